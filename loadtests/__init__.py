@@ -1,0 +1,1 @@
+"""Locust scenarios per strategy. Only this package imports locust (it monkey-patches the process)."""

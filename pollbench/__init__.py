@@ -1,0 +1,51 @@
+"""pollbench: measure and simulate how a web app should deliver live updates.
+
+The public Python API lives here; the ``pollbench`` command line fronts it (see ``pollbench --help``).
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from pollbench.results import (
+    LatencyStats,
+    MessageCounts,
+    QueueWait,
+    ResultsError,
+    StrategyResult,
+    Summary,
+    latency_stats,
+    read_deliveries,
+    read_summary,
+    write_deliveries,
+    write_summary,
+)
+from pollbench.scenario import Scenario, ScenarioError, load_scenario, parse_duration
+from pollbench.strategies import ALL_SPECS, Strategy, StrategyError, parse_strategies, parse_strategy
+
+try:
+    __version__ = version("pollbench")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "ALL_SPECS",
+    "LatencyStats",
+    "MessageCounts",
+    "QueueWait",
+    "ResultsError",
+    "Scenario",
+    "ScenarioError",
+    "Strategy",
+    "StrategyError",
+    "StrategyResult",
+    "Summary",
+    "__version__",
+    "latency_stats",
+    "load_scenario",
+    "parse_duration",
+    "parse_strategies",
+    "parse_strategy",
+    "read_deliveries",
+    "read_summary",
+    "write_deliveries",
+    "write_summary",
+]

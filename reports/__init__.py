@@ -1,0 +1,1 @@
+"""Reports: load results directories, chart them, and check them against a baseline."""
