@@ -3,7 +3,7 @@
 The public Python API lives here; the ``pollbench`` command line fronts it (see ``pollbench --help``).
 """
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib.metadata as _metadata
 
 from pollbench.results import (
     LatencyStats,
@@ -22,8 +22,8 @@ from pollbench.scenario import Scenario, ScenarioError, load_scenario, parse_dur
 from pollbench.strategies import ALL_SPECS, Strategy, StrategyError, parse_strategies, parse_strategy
 
 try:
-    __version__ = version("pollbench")
-except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = _metadata.version("pollbench")
+except _metadata.PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
 __all__ = [

@@ -139,7 +139,12 @@ def latency_stats(samples: npt.ArrayLike) -> LatencyStats:
         return LatencyStats(mean=nan, p50=nan, p95=nan, p99=nan, max=nan, count=0)
     p50, p95, p99 = np.percentile(a, [50, 95, 99])
     return LatencyStats(
-        mean=float(a.mean()), p50=float(p50), p95=float(p95), p99=float(p99), max=float(a.max()), count=int(a.size)
+        mean=float(a.mean()),
+        p50=float(p50),
+        p95=float(p95),
+        p99=float(p99),
+        max=float(a.max()),
+        count=int(a.size),
     )
 
 
@@ -237,11 +242,13 @@ def read_summary(path: str | Path) -> Summary:
             schema=int(data.get("schema", SCHEMA_VERSION)),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise ResultsError(f"{p}: summary does not follow the pollbench schema: missing or bad {exc}") from None
+        raise ResultsError(
+            f"{p}: summary does not follow the pollbench schema: missing or bad {exc}"
+        ) from None
 
 
 def write_deliveries(directory: str | Path, columns: Mapping[str, Sequence[Any] | npt.NDArray[Any]]) -> Path:
-    """Write per-message delivery records to ``deliveries.parquet``; `columns` maps DELIVERY_COLUMNS to arrays."""
+    """Write per-message records to ``deliveries.parquet``; `columns` maps DELIVERY_COLUMNS to arrays."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 

@@ -47,7 +47,9 @@ def parse_duration(value: str | float | int) -> float:
     else:
         m = _DURATION.match(value)
         if not m:
-            raise ScenarioError(f"duration must be a number of seconds or like '90s', '5m', '1h', got {value!r}")
+            raise ScenarioError(
+                f"duration must be a number of seconds or like '90s', '5m', '1h', got {value!r}"
+            )
         unit = m.group(2).lower() if m.group(2) else None
         seconds = float(m.group(1)) * _UNITS[unit]
     if not math.isfinite(seconds) or seconds <= 0:
@@ -97,7 +99,9 @@ class Scenario:
         if not isinstance(self.admins, int) or self.admins < 0:
             raise ScenarioError(f"admins must be a whole number >= 0, got {self.admins!r}")
         if self.arrivals not in get_args(Arrivals):
-            raise ScenarioError(f"arrivals must be one of {', '.join(get_args(Arrivals))}, got {self.arrivals!r}")
+            raise ScenarioError(
+                f"arrivals must be one of {', '.join(get_args(Arrivals))}, got {self.arrivals!r}"
+            )
         for name in ("message_interval", "duration", "rtt_ms"):
             _positive_float(name, getattr(self, name))
         if not (math.isfinite(self.rtt_sigma) and self.rtt_sigma >= 0):
@@ -134,15 +138,24 @@ class Scenario:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ScenarioError(f"{origin}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(names))}")
+            raise ScenarioError(
+                f"{origin}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(names))}"
+            )
         kwargs = dict(data)
-        if "duration" in kwargs:
-            kwargs["duration"] = parse_duration(kwargs["duration"])
-        if "message_interval" in kwargs:
-            kwargs["message_interval"] = parse_duration(kwargs["message_interval"])
+        for key in ("duration", "message_interval"):
+            if key in kwargs:
+                try:
+                    kwargs[key] = parse_duration(kwargs[key])
+                except ScenarioError as exc:
+                    raise ScenarioError(f"{origin}: {key}: {exc}") from None
         if "strategies" in kwargs:
             s = kwargs["strategies"]
-            kwargs["strategies"] = tuple(p.spec for p in parse_strategies(s if isinstance(s, str) else list(s)))
+            try:
+                kwargs["strategies"] = tuple(
+                    p.spec for p in parse_strategies(s if isinstance(s, str) else list(s))
+                )
+            except StrategyError as exc:
+                raise ScenarioError(f"{origin}: strategies: {exc}") from None
         for f in dataclasses.fields(cls):
             if f.name in kwargs and f.type in ("float", "float | None") and isinstance(kwargs[f.name], int):
                 kwargs[f.name] = float(kwargs[f.name])
@@ -160,7 +173,12 @@ def _positive_int(name: str, value: Any) -> None:
 
 
 def _positive_float(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise ScenarioError(f"{name} must be a positive number, got {value!r}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 HELP = "list delivery strategies and their spec strings"
 DESCRIPTION = """\
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from pollbench.strategies import parse_strategies
 
     strategies = parse_strategies(args.specs)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for s in strategies:
         params = {f.name: getattr(s, f.name) for f in dataclasses.fields(s) if f.init}
         rows.append({"spec": s.spec, "transport": s.transport, "push": s.is_push, "params": params})
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     for col in ("spec", "transport", "push", "parameters"):
         table.add_column(col)
     for r in rows:
-        params = ", ".join(f"{k}={v:g}" for k, v in r["params"].items())
-        table.add_row(r["spec"], r["transport"], "yes" if r["push"] else "no", params)
+        text = ", ".join(f"{k}={v:g}" for k, v in r["params"].items())
+        table.add_row(r["spec"], r["transport"], "yes" if r["push"] else "no", text)
     Console().print(table)
     return 0
