@@ -24,6 +24,7 @@ EXIT_INTERRUPTED = 130
 # Subcommand name -> module under pollbench.commands. Order is the order shown in --help.
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("strategies", "strategies"),
+    ("serve", "serve"),
 )
 
 

@@ -16,10 +16,14 @@ seeded demo customers with 3 orders each) and measures, with wrk, five request s
 
 The machine is small and noisy, so the shapes are run round-robin (a, b, c, d, e, a, b, …) ``repeat`` times
 and each shape's ratio to (a) is taken within its round before the median is reported: drift in the
-machine's speed then cancels out of the ratio. Then it holds crowds of idle Server-Sent Events streams and
-WebSockets (:mod:`reference_server.bench_push`, a separate process so its memory is not counted) against the
-server and reports the growth of the server's resident memory per connection, target <= 16 KiB; optionally
-the same against :mod:`reference_server.bench_bare`, aiohttp doing nothing, as the floor.
+machine's speed then cancels out of the ratio.
+
+Then it holds crowds of idle Server-Sent Events streams and WebSockets (:mod:`reference_server.bench_push`,
+a separate process so its memory is not counted) and reports the growth of the server's resident memory
+per connection, target <= 16 KiB; optionally the same against :mod:`reference_server.bench_bare`, aiohttp
+doing nothing, as the floor. Each crowd meets a freshly started server of its own (same command, same
+seed): memory a crowd frees stays in the process's allocator, so a second crowd on the same process would
+reuse it and look cheaper than it is.
 """
 
 from __future__ import annotations
@@ -251,20 +255,29 @@ def _push_kinds(cfg: BenchConfig) -> list[tuple[str, int]]:
     return [(k, n) for k, n in (("sse", cfg.sse_connections), ("ws", cfg.ws_connections)) if n > 0]
 
 
-def _bare_push(cfg: BenchConfig, workdir: Path, targets: Path, observer: Observer) -> list[PushFigure]:
-    argv = [sys.executable, "-m", "reference_server.bench_bare", "--host", "127.0.0.1", "--port", "0"]
-    figures = []
-    with spawn("bare server", argv, workdir) as bare:
-        base_url = wait_for_listening(bare, cfg.start_timeout_s)
-        for kind, count in _push_kinds(cfg):
-            observer.step(f"bare aiohttp: {count:,} idle {kind.upper()}")
-            figures.append(measure_push(cfg, bare, base_url, "bare", kind, count, targets, workdir, observer))
-    return figures
+def _crowd_on_fresh_server(
+    cfg: BenchConfig, server_name: str, kind: str, count: int, workdir: Path, observer: Observer
+) -> PushFigure:
+    # Each crowd gets a server process of its own: memory one crowd frees stays in the allocator, and a
+    # second crowd on the same process would reuse it and look cheaper than it is.
+    observer.step(f"{server_name} server: {count:,} idle {kind.upper()}")
+    rundir = workdir / f"{server_name}-{kind}"
+    rundir.mkdir()
+    if server_name == "bare":
+        argv = [sys.executable, "-m", "reference_server.bench_bare", "--host", "127.0.0.1", "--port", "0"]
+        with spawn("bare server", argv, rundir) as bare:
+            base_url = wait_for_listening(bare, cfg.start_timeout_s)
+            targets = rundir / "push_targets.json"
+            targets.write_text(json.dumps([{"token": "-", "orderId": "o1", "since": 0}]))
+            return measure_push(cfg, bare, base_url, "bare", kind, count, targets, rundir, observer)
+    with _server(cfg, rundir) as (server, base_url, fixtures):
+        targets = push_targets(base_url, fixtures, rundir / "push_targets.json")
+        return measure_push(cfg, server, base_url, "reference", kind, count, targets, rundir, observer)
 
 
 def total_steps(cfg: BenchConfig) -> int:
     """How many steps :func:`run_bench` reports, for a progress bar."""
-    pushes = len(_push_kinds(cfg)) * (2 if cfg.bare else 1)
+    pushes = len(_push_kinds(cfg)) * (2 if cfg.bare else 1)  # one step per crowd
     return 1 + (5 if cfg.warmup_s > 0 else 0) + 5 * cfg.repeat + pushes
 
 
@@ -279,19 +292,19 @@ def run_bench(cfg: BenchConfig, observer: Observer | None = None) -> BenchReport
         workdir = Path(tmp)
         obs.step("starting the server")
         try:
-            with _server(cfg, workdir) as (server, base_url, fixtures):
+            httpdir = workdir / "http"
+            httpdir.mkdir()
+            with _server(cfg, httpdir) as (server, base_url, fixtures):
                 shapes = build_shapes(fixtures)
                 for shape in shapes:
                     check_shape(base_url, shape)
                 http = _wrk_rounds(cfg, base_url, shapes, server, obs)
-                targets = push_targets(base_url, fixtures, workdir / "push_targets.json")
-                push = []
-                for kind, count in _push_kinds(cfg):
-                    obs.step(f"reference server: {count:,} idle {kind.upper()}")
-                    push.append(measure_push(cfg, server, base_url, "reference", kind, count, targets,
-                                             workdir, obs))  # fmt: skip
-            if cfg.bare and _push_kinds(cfg):
-                push += _bare_push(cfg, workdir, targets, obs)
+            servers = ("reference", "bare") if cfg.bare else ("reference",)
+            push = [
+                _crowd_on_fresh_server(cfg, name, kind, count, workdir, obs)
+                for name in servers
+                for kind, count in _push_kinds(cfg)
+            ]
         except ChildError as exc:
             raise BenchError(str(exc)) from exc
     return BenchReport(

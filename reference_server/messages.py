@@ -1,0 +1,103 @@
+"""``/api/messages``: read a conversation (the seed's polling endpoint), post to it, mark it read.
+
+GET is the hot path. Its 304s and its "nothing since your cursor" answers come from the in-memory order
+book (see ``orderbook.py``); SQLite is read only when there are messages to return.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from reference_server.auth import request_principal
+from reference_server.orderbook import other_party
+from reference_server.params import (
+    authorize_order,
+    parse_since,
+    query_order_id,
+    read_json_object,
+    require_str,
+    valid_content,
+)
+from reference_server.state import STATE
+from reference_server.store import NewMessage
+
+__all__ = ["etag_matches", "get_messages", "json_response", "mark_read", "not_modified", "post_message"]
+
+NO_CACHE = "no-cache"
+
+
+def etag_matches(request: web.Request, etag: str) -> bool:
+    """Whether ``If-None-Match`` names this ETag (a single value, a list, or ``*``)."""
+    header = request.headers.get("If-None-Match")
+    if header is None:
+        return False
+    if header == etag:
+        return True
+    return any(part.strip() in (etag, "*") for part in header.split(","))
+
+
+def json_response(body: str, *, status: int = 200, etag: str | None = None) -> web.Response:
+    """A JSON response from already-encoded text (handlers build hot bodies by hand to skip dict churn)."""
+    headers = {"Cache-Control": NO_CACHE}
+    if etag is not None:
+        headers["ETag"] = etag
+    return web.Response(
+        body=body.encode("utf-8"), status=status, content_type="application/json", headers=headers
+    )
+
+
+def not_modified(etag: str) -> web.Response:
+    return web.Response(status=304, headers={"ETag": etag, "Cache-Control": NO_CACHE})
+
+
+async def get_messages(request: web.Request) -> web.Response:
+    """GET /api/messages?orderId=X[&since=SEQ] -> {"messages", "unread", "cursor"} with a strong ETag."""
+    state = request.app[STATE]
+    principal = request_principal(request, state.auth)
+    order_id = query_order_id(request)
+    since = parse_since(request.query.get("since"))
+    authorize_order(state, principal, order_id)
+    order = state.book.orders[order_id]
+    etag = state.book.messages_etag(order_id, principal.role, since)
+    if etag_matches(request, etag):
+        return not_modified(etag)
+    cursor = order.cursor
+    if since is not None and since >= cursor:
+        items = ""
+    else:
+        rows = state.db().since([order_id], since or 0)
+        # A row committed on the writer thread but not yet accounted in the book is left for the next poll,
+        # so the body always matches the cursor and ETag it is sent with.
+        items = ",".join(m.dumps() for m in rows if m.seq <= cursor)
+    unread = order.unread_from(other_party(principal.role))
+    return json_response(f'{{"messages":[{items}],"unread":{unread},"cursor":{cursor}}}', etag=etag)
+
+
+async def post_message(request: web.Request) -> web.Response:
+    """POST /api/messages {"orderId", "content"} -> 201 {"message"} once committed to disk."""
+    state = request.app[STATE]
+    principal = request_principal(request, state.auth)
+    data = await read_json_object(request)
+    order_id = require_str(data, "orderId")
+    content = valid_content(data)
+    authorize_order(state, principal, order_id)
+    new = NewMessage(
+        order_id=order_id, sender_type=principal.role, sender_name=principal.name, content=content
+    )
+    (message,) = await state.db().insert([new])
+    state.book.on_message(message)
+    state.hub.publish(message)
+    return json_response(f'{{"message":{message.dumps()}}}', status=201)
+
+
+async def mark_read(request: web.Request) -> web.Response:
+    """PUT /api/messages {"orderId"} -> {"updated": n}: the other party's messages become read."""
+    state = request.app[STATE]
+    principal = request_principal(request, state.auth)
+    data = await read_json_object(request)
+    order_id = require_str(data, "orderId")
+    authorize_order(state, principal, order_id)
+    sender = other_party(principal.role)
+    updated = await state.db().mark_read(order_id, sender)
+    state.book.on_mark_read(order_id, sender, updated)
+    return json_response(f'{{"updated":{updated}}}')

@@ -1,0 +1,310 @@
+"""The OpenAPI 3.1 description of the API, served at ``/openapi.json``.
+
+Written by hand (the API is small and its words matter) and kept honest by a test that compares its
+paths and methods with the app's router.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["openapi_document"]
+
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    words = {
+        400: "Malformed JSON, a missing or invalid field, empty or over-long content, bad since/timeout.",
+        401: "Missing, invalid or expired bearer token.",
+        403: "The order belongs to another customer.",
+        404: "Unknown order.",
+        413: "Request body over 64 KiB.",
+    }
+    return {str(s): _json(_ref("Error"), words[s]) for s in statuses}
+
+
+def _query(
+    name: str, schema: dict[str, Any], description: str, *, required: bool = False, explode: bool = False
+) -> dict[str, Any]:
+    param = {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "schema": schema,
+        "description": description,
+    }
+    if explode:
+        param["explode"] = True
+    return param
+
+
+ORDER_ID = _query("orderId", {"type": "string"}, "The order whose conversation is meant.", required=True)
+SINCE = _query(
+    "since", {"type": "integer", "minimum": 0}, "Return only messages with seq greater than this."
+)
+TOKEN = _query("token", {"type": "string"}, "Bearer token, for clients that cannot set headers.")
+ETAG = {
+    "ETag": {
+        "description": "Strong validator; send it back as If-None-Match.",
+        "schema": {"type": "string"},
+    }
+}
+IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Message": {
+        "type": "object",
+        "required": [
+            "_id",
+            "orderId",
+            "senderType",
+            "senderName",
+            "content",
+            "isRead",
+            "createdAt",
+            "seq",
+        ],
+        "properties": {
+            "_id": {"type": "string"},
+            "orderId": {"type": "string"},
+            "senderType": {"enum": ["customer", "admin"]},
+            "senderName": {"type": "string"},
+            "content": {"type": "string", "minLength": 1, "maxLength": 4000},
+            "isRead": {"type": "boolean"},
+            "createdAt": {
+                "type": "string",
+                "format": "date-time",
+                "examples": ["2026-11-26T10:00:00.123Z"],
+            },
+            "seq": {"type": "integer", "description": "Store-wide commit order; the resumption cursor."},
+        },
+    },
+    "MessageList": {
+        "type": "object",
+        "required": ["messages", "unread", "cursor"],
+        "properties": {
+            "messages": {"type": "array", "items": _ref("Message")},
+            "unread": {"type": "integer", "description": "Unread messages from the other party."},
+            "cursor": {"type": "integer", "description": "Highest seq in the order."},
+        },
+    },
+    "OrderSummary": {
+        "type": "object",
+        "required": ["orderId", "total", "unread", "cursor"],
+        "properties": {
+            "orderId": {"type": "string"},
+            "total": {"type": "integer", "description": "Messages from the other party."},
+            "unread": {"type": "integer", "description": "Unread messages from the other party."},
+            "cursor": {"type": "integer"},
+        },
+    },
+    "Error": {
+        "type": "object",
+        "required": ["error", "message"],
+        "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+    },
+}
+
+PATHS: dict[str, Any] = {
+    "/api/messages": {
+        "get": {
+            "summary": "A conversation (the seed's polling endpoint); since for deltas, ETag for 304s.",
+            "parameters": [ORDER_ID, SINCE, IF_NONE_MATCH],
+            "responses": {
+                "200": {**_json(_ref("MessageList"), "Messages in ascending seq."), "headers": ETAG},
+                "304": {"description": "Not modified since the ETag in If-None-Match."},
+                **_errors(400, 401, 403, 404),
+            },
+        },
+        "post": {
+            "summary": "Post a message; sender type and name come from the token.",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    JSON: {
+                        "schema": {
+                            "type": "object",
+                            "required": ["orderId", "content"],
+                            "properties": {"orderId": {"type": "string"}, "content": {"type": "string"}},
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "201": _json(
+                    {"type": "object", "properties": {"message": _ref("Message")}}, "Committed to disk."
+                ),
+                **_errors(400, 401, 403, 404, 413),
+            },
+        },
+        "put": {
+            "summary": "Mark the other party's messages in an order read.",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    JSON: {
+                        "schema": {
+                            "type": "object",
+                            "required": ["orderId"],
+                            "properties": {"orderId": {"type": "string"}},
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": _json(
+                    {"type": "object", "properties": {"updated": {"type": "integer"}}}, "How many."
+                ),
+                **_errors(400, 401, 403, 404, 413),
+            },
+        },
+    },
+    "/api/orders": {
+        "get": {
+            "summary": "All the caller's orders with badge counts, in one response (admins: all orders).",
+            "parameters": [IF_NONE_MATCH],
+            "responses": {
+                "200": {
+                    **_json(
+                        {
+                            "type": "object",
+                            "properties": {"orders": {"type": "array", "items": _ref("OrderSummary")}},
+                        },
+                        "Orders.",
+                    ),
+                    "headers": ETAG,
+                },
+                "304": {"description": "Not modified."},
+                **_errors(401),
+            },
+        },
+    },
+    "/api/messages/wait": {
+        "get": {
+            "summary": "Long-poll: held until a message with seq > since is committed, or the timeout.",
+            "parameters": [
+                ORDER_ID,
+                SINCE,
+                _query(
+                    "timeout",
+                    {"type": "number", "exclusiveMinimum": 0, "maximum": 60, "default": 30},
+                    "Seconds to hold the request.",
+                ),
+            ],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "messages": {"type": "array", "items": _ref("Message")},
+                            "cursor": {"type": "integer"},
+                        },
+                    },
+                    "New messages.",
+                ),
+                "204": {"description": "Nothing new before the timeout."},
+                **_errors(400, 401, 403, 404),
+            },
+        },
+    },
+    "/api/stream": {
+        "get": {
+            "summary": "Server-Sent Events: id: <seq>, event: message, data: <Message JSON>; resumes from "
+            "Last-Event-ID or since; comment heartbeats.",
+            "parameters": [
+                _query(
+                    "orderId",
+                    {"type": "array", "items": {"type": "string"}},
+                    "Orders to watch (repeat the parameter); none means all the caller's orders.",
+                    explode=True,
+                ),
+                SINCE,
+                TOKEN,
+                {
+                    "name": "Last-Event-ID",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string"},
+                },
+            ],
+            "responses": {
+                "200": {"description": "An endless event stream.", "content": {"text/event-stream": {}}},
+                **_errors(400, 401, 403, 404),
+            },
+        },
+    },
+    "/ws": {
+        "get": {
+            "summary": 'WebSocket. Send {"type":"subscribe","orderIds":[...],"since":SEQ}; receive '
+            '{"type":"subscribed"}, replayed and live {"type":"message","message":{...}}, and '
+            '{"type":"error"} for forbidden or unknown orders.',
+            "parameters": [TOKEN],
+            "responses": {"101": {"description": "Switching protocols."}, **_errors(401)},
+        },
+    },
+    "/healthz": {
+        "get": {
+            "summary": "Liveness: the database answers.",
+            "responses": {
+                "200": {"description": "Healthy."},
+                "503": _json(_ref("Error"), "The database is unreachable."),
+            },
+        }
+    },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics.",
+            "responses": {
+                "200": {"description": "Text exposition format.", "content": {"text/plain": {}}}
+            },
+        }
+    },
+    "/openapi.json": {
+        "get": {"summary": "This document.", "responses": {"200": {"description": "OpenAPI 3.1."}}}
+    },
+    "/bench/noop": {
+        "get": {
+            "summary": "Trivial handler, no auth and no database: the benchmark's ceiling.",
+            "responses": {"200": _json({"type": "object"}, '{"ok": true}')},
+        }
+    },
+}
+
+PUBLIC = ("/healthz", "/metrics", "/openapi.json", "/bench/noop")
+
+
+def openapi_document() -> dict[str, Any]:
+    """The full document (a fresh copy each call)."""
+    paths = {}
+    for path, item in PATHS.items():
+        paths[path] = {
+            method: {**op, "security": [] if path in PUBLIC else [{"bearer": []}]}
+            for method, op in item.items()
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "pollbench reference messaging server",
+            "version": "1.0.0",
+            "description": "The seed's order chat API with poll, long-poll, SSE and WebSocket delivery.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

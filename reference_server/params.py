@@ -1,0 +1,112 @@
+"""Reading what a client sent: query parameters, JSON bodies and which order it may touch.
+
+Every check raises ``ApiError`` with a sentence saying what was wrong, so bad input is a 4xx, never a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from aiohttp import web
+
+from reference_server.auth import Principal
+from reference_server.config import MAX_CONTENT_CHARS
+from reference_server.errors import ApiError
+from reference_server.state import ServerState
+
+__all__ = [
+    "authorize_order",
+    "parse_since",
+    "parse_timeout",
+    "query_order_id",
+    "read_json_object",
+    "require_str",
+    "valid_content",
+]
+
+
+def parse_since(raw: str | None) -> int | None:
+    """``since`` as a non-negative integer seq, or None if absent."""
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise ApiError(
+            400, "invalid_since", f"'since' must be a non-negative integer seq, got {raw[:40]!r}."
+        )
+    return int(raw)
+
+
+def parse_timeout(raw: str | None, *, default: float, maximum: float) -> float:
+    """Long-poll ``timeout`` in seconds (fractions allowed), 0 < t <= maximum."""
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= maximum):
+        raise ApiError(
+            400,
+            "invalid_timeout",
+            f"'timeout' must be a number of seconds in (0, {maximum:g}], got {raw[:40]!r}.",
+        )
+    return value
+
+
+def require_str(data: dict[str, Any], key: str) -> str:
+    """A required, non-empty string field of a JSON body."""
+    if key not in data:
+        raise ApiError(400, "missing_field", f"The JSON body needs a '{key}' field.")
+    value = data[key]
+    if not isinstance(value, str) or not value:
+        raise ApiError(400, "invalid_field", f"'{key}' must be a non-empty string.")
+    return value
+
+
+def valid_content(data: dict[str, Any]) -> str:
+    """Message text: present, a string, not blank, at most 4 000 characters."""
+    if "content" not in data:
+        raise ApiError(400, "missing_field", "The JSON body needs a 'content' field.")
+    content = data["content"]
+    if not isinstance(content, str):
+        raise ApiError(400, "invalid_field", "'content' must be a string.")
+    if not content.strip():
+        raise ApiError(400, "empty_content", "A message cannot be empty.")
+    if len(content) > MAX_CONTENT_CHARS:
+        raise ApiError(
+            400,
+            "content_too_long",
+            f"A message can hold at most {MAX_CONTENT_CHARS} characters; this one has {len(content)}.",
+        )
+    return content
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object (413 beyond 64 KiB comes from aiohttp's client_max_size)."""
+    raw = await request.read()
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        raise ApiError(400, "malformed_json", "The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "malformed_json", "The request body must be a JSON object.")
+    return data
+
+
+def authorize_order(state: ServerState, principal: Principal, order_id: str) -> None:
+    """404 if the order does not exist, 403 if it is not the caller's."""
+    owner = state.book.orders.get(order_id)
+    if owner is None:
+        raise ApiError(404, "order_not_found", f"There is no order {order_id[:64]!r}.")
+    if principal.role != "admin" and owner.customer_id != principal.id:
+        raise ApiError(403, "forbidden", "That order belongs to another customer.")
+
+
+def query_order_id(request: web.Request) -> str:
+    """The required ``orderId`` query parameter."""
+    order_id = request.query.get("orderId")
+    if not order_id:
+        raise ApiError(400, "missing_field", "The query needs an 'orderId' parameter.")
+    return order_id

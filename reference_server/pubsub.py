@@ -1,0 +1,190 @@
+"""In-process fan-out: the moment a message is committed, every long-poll, SSE stream and WebSocket that
+watches its order hears about it.
+
+Long-polls park a future per order and are woken (they then read the rows they were missing). Push
+connections (SSE, WebSocket) hold a ``Subscription``: a *bounded* queue of pre-encoded messages. A consumer
+that stops reading while messages keep coming fills its queue; it is then cut off (``on_overflow`` aborts its
+connection) rather than allowed to grow server memory without bound. It comes back with its cursor
+(``Last-Event-ID`` / ``since``) and the store replays what it missed.
+
+Each message is JSON-encoded once per publish, not once per subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from reference_server.message import Message
+
+__all__ = ["Hub", "Push", "Subscription"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Push:
+    """A committed message ready to send."""
+
+    seq: int
+    """The message's seq (SSE ``id:``)."""
+    order_id: str
+    """Its order, for filtering and de-duplication."""
+    data: str
+    """The message JSON text."""
+
+
+class Subscription:
+    """One push connection's view of the hub: the orders it watches and its bounded outgoing queue."""
+
+    __slots__ = (
+        "_hub",
+        "_queue",
+        "_waiter",
+        "closed",
+        "maxsize",
+        "on_overflow",
+        "on_ready",
+        "order_ids",
+        "overflowed",
+        "wildcard",
+    )
+
+    def __init__(self, hub: Hub, *, maxsize: int, on_overflow: Callable[[], None] | None = None) -> None:
+        self._hub = hub
+        self._queue: deque[Push] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self.maxsize = maxsize
+        self.on_overflow = on_overflow
+        # Optional push-style consumers (WebSocket) are told when a message is queued, so an idle
+        # connection needs no task parked on get().
+        self.on_ready: Callable[[], None] | None = None
+        self.order_ids: set[str] = set()
+        self.wildcard = False
+        self.closed = False
+        self.overflowed = False
+
+    def deliver(self, push: Push) -> None:
+        """Called by the hub on publish; never blocks."""
+        if self.closed:
+            return
+        if len(self._queue) >= self.maxsize:
+            self.overflowed = True
+            self.close()
+            if self.on_overflow is not None:
+                self.on_overflow()
+            return
+        self._queue.append(push)
+        self._wake()
+        if self.on_ready is not None:
+            self.on_ready()
+
+    async def get(self) -> Push | None:
+        """The next message, waiting if there is none; None once the subscription is closed."""
+        while not self._queue:
+            if self.closed:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._queue.popleft()
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def pop(self) -> Push | None:
+        """The next queued message without waiting, or None."""
+        return self._queue.popleft() if self._queue else None
+
+    def close(self) -> None:
+        """Stop receiving and wake the consumer so it can finish."""
+        if not self.closed:
+            self.closed = True
+            self._hub.unsubscribe(self)
+            self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+class Hub:
+    """Routes each committed message to whoever watches its order."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._subs: dict[str, set[Subscription]] = {}
+        self._wildcards: set[Subscription] = set()
+        self.closed = False
+
+    # -- long-poll -----------------------------------------------------------------------------
+    def waiter(self, order_id: str) -> asyncio.Future[None]:
+        """A future resolved on the next commit in this order (or when the hub closes)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.closed:
+            future.set_result(None)
+        else:
+            self._waiters.setdefault(order_id, set()).add(future)
+        return future
+
+    def forget(self, order_id: str, future: asyncio.Future[None]) -> None:
+        """Drop a waiter that timed out or was cancelled."""
+        waiters = self._waiters.get(order_id)
+        if waiters is not None:
+            waiters.discard(future)
+            if not waiters:
+                del self._waiters[order_id]
+
+    # -- push connections -----------------------------------------------------------------------
+    def subscribe(self, sub: Subscription, order_ids: Iterable[str] | None) -> None:
+        """Add orders to a subscription; None means every order (admins' firehose)."""
+        if sub.closed:
+            return
+        if order_ids is None:
+            sub.wildcard = True
+            self._wildcards.add(sub)
+            return
+        for order_id in order_ids:
+            sub.order_ids.add(order_id)
+            self._subs.setdefault(order_id, set()).add(sub)
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._wildcards.discard(sub)
+        for order_id in sub.order_ids:
+            subs = self._subs.get(order_id)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subs[order_id]
+
+    def subscriber_count(self) -> int:
+        return len(self._wildcards) + sum(len(s) for s in self._subs.values())
+
+    # -- fan-out --------------------------------------------------------------------------------
+    def publish(self, message: Message) -> None:
+        """Wake long-polls and enqueue to push subscribers of ``message.order_id``."""
+        waiters = self._waiters.pop(message.order_id, None)
+        if waiters:
+            for future in waiters:
+                if not future.done():
+                    future.set_result(None)
+        subs = self._subs.get(message.order_id)
+        if not subs and not self._wildcards:
+            return
+        push = Push(seq=message.seq, order_id=message.order_id, data=message.dumps())
+        # Copy: a delivery can overflow and unsubscribe, mutating the set.
+        for sub in [*(subs or ()), *self._wildcards]:
+            sub.deliver(push)
+
+    def close(self) -> None:
+        """Server shutdown: release every long-poll and end every push subscription."""
+        self.closed = True
+        for waiters in self._waiters.values():
+            for future in waiters:
+                if not future.done():
+                    future.set_result(None)
+        self._waiters.clear()
+        for sub in [*self._wildcards, *(s for subs in self._subs.values() for s in subs)]:
+            sub.close()

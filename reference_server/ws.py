@@ -1,0 +1,158 @@
+"""``GET /ws``: WebSocket push. The client subscribes with
+``{"type": "subscribe", "orderIds": [...], "since": SEQ}``; the server answers
+``{"type": "subscribed", "orderIds": [...]}``, replays messages after ``since`` and then pushes
+``{"type": "message", "message": {...}}`` as they are committed. Orders the caller may not see get
+``{"type": "error", "error": "forbidden"|"order_not_found", ...}`` and are not subscribed. aiohttp's
+heartbeat sends pings and drops peers that stop answering.
+
+The handler task reads client frames. Outgoing live messages are written by a short-lived sender task that
+exists only while there is something queued, so an idle subscribed connection holds no extra task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from reference_server.auth import request_principal
+from reference_server.config import MAX_BODY_BYTES
+from reference_server.pubsub import Subscription
+from reference_server.sse import abort_connection
+from reference_server.state import STATE, ServerState
+
+__all__ = ["websocket"]
+
+ROUTE = "/ws"
+
+
+class _Connection:
+    """One WebSocket's subscription, replay floors and sender task."""
+
+    def __init__(self, state: ServerState, request: web.Request, ws: web.WebSocketResponse) -> None:
+        self.state = state
+        self.ws = ws
+        self.principal = request_principal(request, state.auth, allow_query=True)
+        self.sub = Subscription(
+            state.hub, maxsize=state.config.push_queue_max, on_overflow=lambda: abort_connection(request)
+        )
+        self.sub.on_ready = self._ensure_sender
+        self.floor: dict[str, int] = {}  # per order: highest seq already sent by a replay
+        self.replaying = False
+        self.sender: asyncio.Task[None] | None = None
+        self.delivered = state.metrics.deliveries.labels("ws")
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        await self.ws.send_str(text)
+        self.state.metrics.count_bytes(ROUTE, len(text))
+
+    async def handle(self, text: str) -> None:
+        """One client frame."""
+        try:
+            data = json.loads(text)
+        except ValueError:
+            await self._error("malformed_json", "Frames must be JSON objects.")
+            return
+        if not isinstance(data, dict) or data.get("type") != "subscribe":
+            await self._error(
+                "bad_request", 'The only command is {"type": "subscribe", "orderIds": [...]}.'
+            )
+            return
+        order_ids, since = data.get("orderIds"), data.get("since")
+        if not isinstance(order_ids, list) or not all(isinstance(o, str) for o in order_ids):
+            await self._error("invalid_field", "'orderIds' must be a list of order id strings.")
+            return
+        if since is not None and (not isinstance(since, int) or isinstance(since, bool) or since < 0):
+            await self._error("invalid_since", "'since' must be a non-negative integer seq.")
+            return
+        await self._subscribe(list(dict.fromkeys(order_ids)), since)
+
+    async def _subscribe(self, order_ids: list[str], since: int | None) -> None:
+        book = self.state.book
+        allowed = []
+        for order_id in order_ids:
+            if order_id not in book.orders:
+                await self._error("order_not_found", f"There is no order {order_id[:64]!r}.")
+            elif not book.can_access(self.principal, order_id):
+                await self._error("forbidden", f"Order {order_id[:64]!r} belongs to another customer.")
+            else:
+                allowed.append(order_id)
+        self.replaying = True  # live messages wait in the queue until the replay is out
+        try:
+            self.state.hub.subscribe(self.sub, allowed)
+            await self.send({"type": "subscribed", "orderIds": allowed})
+            if since is not None and allowed:
+                top = since
+                for message in self.state.db().since(allowed, since):
+                    await self.send({"type": "message", "message": message.to_json()})
+                    self.delivered.inc()
+                    top = message.seq
+                for order_id in allowed:
+                    self.floor[order_id] = max(self.floor.get(order_id, 0), top)
+        finally:
+            self.replaying = False
+        self._ensure_sender()
+
+    async def _error(self, code: str, message: str) -> None:
+        await self.send({"type": "error", "error": code, "message": message})
+
+    def _ensure_sender(self) -> None:
+        if (
+            self.replaying
+            or self.sub.pending() == 0
+            or (self.sender is not None and not self.sender.done())
+        ):
+            return
+        self.sender = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while (push := self.sub.pop()) is not None:
+                if push.seq <= self.floor.get(push.order_id, 0):
+                    continue
+                text = f'{{"type":"message","message":{push.data}}}'
+                await self.ws.send_str(text)
+                self.state.metrics.count_bytes(ROUTE, len(text))
+                self.delivered.inc()
+        except ConnectionResetError:
+            self.sub.close()
+
+    async def close(self) -> None:
+        self.sub.close()
+        if self.sender is not None and not self.sender.done():
+            self.sender.cancel()
+            try:
+                await self.sender
+            except asyncio.CancelledError:
+                pass
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    """GET /ws (WebSocket upgrade); auth by bearer header or ``?token=``."""
+    state = request.app[STATE]
+    ws = web.WebSocketResponse(heartbeat=state.config.ws_heartbeat_s, max_msg_size=MAX_BODY_BYTES)
+    conn = _Connection(state, request, ws)  # authenticates before the upgrade: a bad token is a JSON 401
+    await ws.prepare(request)
+    gauge = state.metrics.open_connections.labels("ws")
+    state.websockets.add(ws)
+    gauge.inc()
+    try:
+        async for frame in ws:
+            if frame.type == WSMsgType.TEXT:
+                await conn.handle(frame.data)
+            elif frame.type == WSMsgType.BINARY:
+                await conn.send(
+                    {"type": "error", "error": "bad_request", "message": "Send JSON text frames."}
+                )
+    except ConnectionResetError:
+        pass
+    finally:
+        await conn.close()
+        state.websockets.discard(ws)
+        gauge.dec()
+        if not ws.closed:
+            await ws.close(code=WSCloseCode.GOING_AWAY)
+    return ws
