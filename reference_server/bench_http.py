@@ -76,9 +76,7 @@ def build_shapes(fixtures: Mapping[str, Any]) -> tuple[RequestShape, ...]:
     full_path = "/api/messages?" + urlencode({"orderId": order})
     status, headers, body = fetch(base_url, full_path, auth)
     if status != 200 or "etag" not in headers:
-        raise ShapeError(
-            f"GET {full_path} answered {status} (headers {headers}); expected 200 with an ETag"
-        )
+        raise ShapeError(f"GET {full_path} answered {status} (headers {headers}); expected 200 with an ETag")
     cursor = int(json.loads(body)["cursor"])
     since_path = "/api/messages?" + urlencode({"orderId": order, "since": cursor})
     return (
@@ -119,9 +117,7 @@ def push_targets(base_url: str, fixtures: Mapping[str, Any], path: Path) -> Path
         for order in customer.get("orders", []):
             status, _h, body = fetch(base_url, "/api/messages?" + urlencode({"orderId": order}), auth)
             if status != 200:
-                raise ShapeError(
-                    f"GET /api/messages for order {order} answered {status}: {body[:200]!r}"
-                )
+                raise ShapeError(f"GET /api/messages for order {order} answered {status}: {body[:200]!r}")
             cursor = int(json.loads(body)["cursor"])
             targets.append({"token": customer["token"], "orderId": order, "since": cursor})
     if not targets:

@@ -59,9 +59,7 @@ class PushTally:
 def read_targets(path: Path) -> list[PushTarget]:
     """The subscriber identities from a JSON list of ``{"token", "orderId", "since"}``."""
     raw = json.loads(path.read_text())
-    return [
-        PushTarget(token=str(t["token"]), order_id=str(t["orderId"]), since=int(t["since"])) for t in raw
-    ]
+    return [PushTarget(token=str(t["token"]), order_id=str(t["orderId"]), since=int(t["since"])) for t in raw]
 
 
 def _raise_fd_limit() -> None:
@@ -76,9 +74,7 @@ async def _drain_sse(resp: aiohttp.ClientResponse) -> None:
         pass
 
 
-async def _open_sse(
-    session: aiohttp.ClientSession, base: str, target: PushTarget, timeout: float
-) -> Drain:
+async def _open_sse(session: aiohttp.ClientSession, base: str, target: PushTarget, timeout: float) -> Drain:
     query = urlencode({"orderId": target.order_id, "since": target.since, "token": target.token})
     resp = await session.get(
         f"{base}/api/stream?{query}",
@@ -109,9 +105,7 @@ async def _drain_ws(ws: aiohttp.ClientWebSocketResponse) -> None:
         pass
 
 
-async def _open_ws(
-    session: aiohttp.ClientSession, base: str, target: PushTarget, timeout: float
-) -> Drain:
+async def _open_ws(session: aiohttp.ClientSession, base: str, target: PushTarget, timeout: float) -> Drain:
     ws = await session.ws_connect(
         f"{base}/ws?{urlencode({'token': target.token})}",
         timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0),
@@ -157,18 +151,14 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
-async def _open_all(
-    args: argparse.Namespace, session: aiohttp.ClientSession
-) -> list[asyncio.Task[None]]:
+async def _open_all(args: argparse.Namespace, session: aiohttp.ClientSession) -> list[asyncio.Task[None]]:
     targets = read_targets(Path(args.targets))
     gate = asyncio.Semaphore(args.concurrency)
     tally = PushTally()
     opener = OPENERS[args.kind]
     base, timeout = args.base_url, args.timeout_s
     picks = (targets[i % len(targets)] for i in range(args.count))
-    tasks = [
-        asyncio.create_task(_subscriber(opener, session, base, t, gate, tally, timeout)) for t in picks
-    ]
+    tasks = [asyncio.create_task(_subscriber(opener, session, base, t, gate, tally, timeout)) for t in picks]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + args.open_budget_s
     while tally.opened + tally.failed < args.count and loop.time() < deadline:
@@ -209,9 +199,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=200, help="handshakes in flight at once")
     p.add_argument("--timeout-s", type=float, default=15.0, help="per-handshake timeout")
     p.add_argument("--open-budget-s", type=float, default=180.0, help="give up opening after this long")
-    p.add_argument(
-        "--hold-s", type=float, default=600.0, help="close everything after this long at most"
-    )
+    p.add_argument("--hold-s", type=float, default=600.0, help="close everything after this long at most")
     return p.parse_args(argv)
 
 
