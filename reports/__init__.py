@@ -1,1 +1,21 @@
-"""Reports: load results directories, chart them, and check them against a baseline."""
+"""Reports: load results directories, chart them, plan capacity, and check them against a baseline.
+
+The public face of the package; implementation lives in one module per concept (``load``, ``charts``,
+``planning``, ``agreement``, ``findings``, ``html``, ``markdown``, ``build``, ``baseline``, ``check``).
+"""
+
+from reports.build import ReportFiles, build_report
+from reports.capacity import read_capacity, write_capacity
+from reports.load import ResultSet, load_results
+from reports.planning import PlanConfig, capacity_plan
+
+__all__ = [
+    "PlanConfig",
+    "ReportFiles",
+    "ResultSet",
+    "build_report",
+    "capacity_plan",
+    "load_results",
+    "read_capacity",
+    "write_capacity",
+]

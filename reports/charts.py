@@ -1,0 +1,282 @@
+"""The report's charts, drawn with matplotlib's Agg backend (files only, no display).
+
+Each chart answers one question: how late do messages arrive (latency CDF), what each client costs in bytes
+and requests, how busy the server gets as clients grow, where the capacity curve crosses the SLO, how the
+model compares with the measurement, and what polling costs a phone's battery. A chart whose data is absent is
+skipped with a note saying what would produce it; nothing is drawn from invented numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reports.agreement import AGREEMENT_BARS, agreement
+from reports.load import ResultSet
+
+__all__ = ["CHART_NAMES", "Chart", "draw_charts"]
+
+_STYLE = {"sim": "--", "measured": "-"}
+_MAX_CDF_POINTS = 2000  # enough for a smooth curve; keeps SVG files small
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Chart:
+    """One chart of the report, or the note saying why it was skipped."""
+
+    name: str
+    """File stem, e.g. ``latency_cdf``."""
+    title: str
+    """Heading shown above the chart."""
+    png: Path | None = None
+    """PNG file, None when skipped."""
+    svg: Path | None = None
+    """SVG file, None when skipped."""
+    note: str = ""
+    """What the chart shows, or why it was skipped."""
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # never a display: reports are built on servers and CI runners
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, out: Path, name: str, title: str, note: str) -> Chart:
+    out.mkdir(parents=True, exist_ok=True)
+    png, svg = out / f"{name}.png", out / f"{name}.svg"
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    fig.savefig(svg)
+    _pyplot().close(fig)
+    return Chart(name=name, title=title, png=png, svg=svg, note=note)
+
+
+def _label(source: str, strategy: str, sources: tuple[str, ...]) -> str:
+    return strategy if len(sources) < 2 else f"{strategy} ({source})"
+
+
+def latency_cdf(results: ResultSet, out: Path) -> Chart:
+    title = "Delivery latency, cumulative distribution"
+    d = results.deliveries
+    if d.empty:
+        return Chart(name="latency_cdf", title=title, note="Skipped: no deliveries.parquet in the results.")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for (source, strategy), group in d.groupby(["source", "strategy"], sort=False):
+        x = np.sort(group["latency_s"].to_numpy(dtype=float))
+        x = x[np.isfinite(x) & (x > 0)]
+        if x.size == 0:
+            continue
+        idx = np.unique(np.linspace(0, x.size - 1, min(x.size, _MAX_CDF_POINTS)).astype(int))
+        y = (idx + 1) / x.size
+        ax.plot(
+            x[idx], y, _STYLE.get(str(source), "-"), label=_label(str(source), str(strategy), results.sources)
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("delivery latency, s (log scale)")
+    ax.set_ylabel("share of messages delivered")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    note = "Solid lines measured, dashed simulated." if len(results.sources) > 1 else ""
+    return _save(fig, out, "latency_cdf", title, note)
+
+
+def _bars(results: ResultSet, column: str, scale: Callable[[pd.DataFrame], pd.Series], xlabel: str) -> Any:
+    """Horizontal bars of one per-strategy figure, one bar per source."""
+    plt = _pyplot()
+    runs = results.runs.drop_duplicates(["source", "strategy"])
+    strategies = list(results.strategies)
+    sources = results.sources
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(strategies) * max(len(sources), 1) + 1.2))
+    height = 0.8 / max(len(sources), 1)
+    for i, source in enumerate(sources):
+        rows = runs[runs["source"] == source].set_index("strategy").reindex(strategies)
+        values = scale(rows).to_numpy(dtype=float)
+        pos = np.arange(len(strategies)) + i * height
+        ax.barh(pos, np.nan_to_num(values), height=height, label=source)
+        for p, v in zip(pos, values, strict=True):
+            if math.isfinite(v):
+                ax.text(v, p, f" {v:,.3g}", va="center", fontsize=8)
+    ax.set_yticks(np.arange(len(strategies)) + height * (len(sources) - 1) / 2, strategies)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.grid(True, axis="x", alpha=0.3)
+    if len(sources) > 1:
+        ax.legend(fontsize=8)
+    return fig, column
+
+
+def bandwidth(results: ResultSet, out: Path) -> Chart:
+    fig, _ = _bars(
+        results,
+        "bytes_per_client_per_min",
+        lambda r: r["bytes_per_client_per_min"] / 1024,
+        "KiB per client per minute (both ways)",
+    )
+    return _save(
+        fig, out, "bandwidth_per_client", "Bandwidth per client", "Wire bytes both ways, headers included."
+    )
+
+
+def requests_rate(results: ResultSet, out: Path) -> Chart:
+    def per_thousand(rows: pd.DataFrame) -> pd.Series:
+        return rows["requests_per_s"] / rows["clients"].where(rows["clients"] > 0) * 1000
+
+    fig, _ = _bars(results, "requests_per_s", per_thousand, "HTTP requests per second per 1 000 clients")
+    return _save(fig, out, "requests_per_1000_clients", "Requests per second per 1 000 clients", "")
+
+
+def energy(results: ResultSet, out: Path) -> Chart:
+    title = "Radio energy per client-hour"
+    if not np.isfinite(results.runs["energy_j_per_client_hour"].to_numpy(dtype=float)).any():
+        return Chart(
+            name="energy_per_client_hour", title=title, note="Skipped: no run computed radio energy."
+        )
+    fig, _ = _bars(
+        results, "energy_j_per_client_hour", lambda r: r["energy_j_per_client_hour"], "joules per client-hour"
+    )
+    return _save(fig, out, "energy_per_client_hour", title, "Mobile radio (LTE RRC) energy model.")
+
+
+def _utilization_points(results: ResultSet) -> pd.DataFrame:
+    runs = results.runs[["source", "strategy", "clients", "server_processes", "server_utilization"]]
+    points = runs.rename(columns={"server_utilization": "utilization"})
+    cap = results.capacity[["source", "strategy", "clients", "server_processes", "utilization"]]
+    both = pd.concat([points, cap], ignore_index=True) if not cap.empty else points
+    both = both.assign(per_process=both["clients"] / both["server_processes"].clip(lower=1))
+    return both[np.isfinite(both["utilization"].astype(float))].drop_duplicates()
+
+
+def utilization(results: ResultSet, out: Path) -> Chart:
+    title = "Server utilization versus clients per process"
+    pts = _utilization_points(results)
+    counts = pts.groupby(["source", "strategy"])["per_process"].nunique()
+    if pts.empty or counts.max() < 2:
+        return Chart(
+            name="utilization_vs_clients",
+            title=title,
+            note="Skipped: every strategy was run at one client count only; "
+            "give runs at several client counts (or a capacity.json) to draw the curve.",
+        )
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for (source, strategy), g in pts.groupby(["source", "strategy"], sort=False):
+        g = g.sort_values("per_process")
+        ax.plot(
+            g["per_process"],
+            g["utilization"] * 100,
+            _STYLE.get(str(source), "-"),
+            marker="o",
+            label=_label(str(source), str(strategy), results.sources),
+        )
+    ax.set_xlabel("concurrent clients per server process")
+    ax.set_ylabel("server busy, %")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    return _save(fig, out, "utilization_vs_clients", title, "")
+
+
+def capacity_curve(results: ResultSet, out: Path) -> Chart:
+    title = "Capacity curve: p99 latency versus concurrent clients"
+    cap = results.capacity
+    if cap.empty:
+        return Chart(
+            name="capacity_curve",
+            title=title,
+            note="Skipped: no capacity.json in the results (run a capacity search; see docs/reports.md).",
+        )
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for (_run, source, strategy), g in cap.groupby(["run", "source", "strategy"], sort=False):
+        g = g.sort_values("clients")
+        ax.plot(
+            g["clients"] / g["server_processes"].clip(lower=1),
+            g["p99_s"],
+            _STYLE.get(str(source), "-"),
+            marker="o",
+            label=_label(str(source), str(strategy), results.sources),
+        )
+        bad = g[~g["ok"].astype(bool)]
+        ax.plot(bad["clients"] / bad["server_processes"].clip(lower=1), bad["p99_s"], "x", color="crimson")
+    slos = cap["slo_p99_s"].dropna().unique()
+    for slo in slos:
+        ax.axhline(float(slo), color="crimson", linestyle=":", label=f"SLO p99 {float(slo):g} s")
+    ax.set_xlabel("concurrent clients per server process")
+    ax.set_ylabel("p99 delivery latency, s")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    return _save(fig, out, "capacity_curve", title, "Red crosses mark steps that broke the SLO.")
+
+
+def sim_vs_measured(results: ResultSet, out: Path) -> Chart:
+    title = "Simulated versus measured"
+    table = agreement(results)
+    if table.empty:
+        return Chart(
+            name="sim_vs_measured",
+            title=title,
+            note="Skipped: no strategy has both a simulated and a measured run.",
+        )
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    for ax, metric in zip(axes.flat, AGREEMENT_BARS, strict=True):
+        rows = table[table["metric"] == metric]
+        pos = np.arange(len(rows))
+        ax.bar(pos - 0.2, np.nan_to_num(rows["sim"].to_numpy(dtype=float)), 0.4, label="sim")
+        ax.bar(pos + 0.2, np.nan_to_num(rows["measured"].to_numpy(dtype=float)), 0.4, label="measured")
+        for p, r in zip(pos, rows.to_dict("records"), strict=True):
+            if math.isfinite(r["ratio"]):
+                top = np.nanmax([r["sim"], r["measured"]])
+                ax.text(
+                    p,
+                    top,
+                    f"{r['ratio']:.2f}×",
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                    color="black" if r["agrees"] else "crimson",
+                )
+        ax.set_xticks(pos, rows["strategy"], rotation=30, ha="right", fontsize=8)
+        ax.set_title(f"{metric} (bar ±{AGREEMENT_BARS[metric]:.0%})", fontsize=9)
+        ax.grid(True, axis="y", alpha=0.3)
+    axes.flat[0].legend(fontsize=8)
+    return _save(
+        fig, out, "sim_vs_measured", title, "Ratio sim / measured above each pair; red = outside its bar."
+    )
+
+
+_DRAWERS: tuple[Callable[[ResultSet, Path], Chart], ...] = (
+    latency_cdf,
+    bandwidth,
+    requests_rate,
+    utilization,
+    capacity_curve,
+    sim_vs_measured,
+    energy,
+)
+CHART_NAMES: tuple[str, ...] = (
+    "latency_cdf",
+    "bandwidth_per_client",
+    "requests_per_1000_clients",
+    "utilization_vs_clients",
+    "capacity_curve",
+    "sim_vs_measured",
+    "energy_per_client_hour",
+)
+
+
+def draw_charts(results: ResultSet, out: str | Path) -> list[Chart]:
+    """Every chart of the report into `out` (PNG + SVG), in report order; skipped ones carry a note."""
+    target = Path(out)
+    return [draw(results, target) for draw in _DRAWERS]
