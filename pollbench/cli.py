@@ -25,6 +25,7 @@ EXIT_INTERRUPTED = 130
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("strategies", "strategies"),
     ("serve", "serve"),
+    ("bench", "bench"),
 )
 
 
