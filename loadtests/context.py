@@ -1,0 +1,109 @@
+"""What one Locust process knows about the load test it is part of.
+
+A :class:`LoadContext` is built when a test starts (on a worker: after the master has sent its custom
+arguments) from :class:`Settings` (the locustfile's custom command-line arguments), the fixtures file and
+this process's place among the workers. Users ask it for their customer (receivers) or their block of
+orders (senders) and record into its :class:`~loadtests.recorder.Recorder`.
+
+Distributing clients: with ``W`` workers, worker ``i`` gives its ``k``-th receiver customer ``i + k*W``
+(and likewise for senders), so the workers together cover customers ``0..N-1`` without talking to each
+other. Locust's dispatcher spreads each user class evenly over the workers, so this is exact for a single
+process and off by at most a client or two per worker otherwise.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from loadtests.fixtures import Customer, Fixtures
+from loadtests.recorder import Recorder
+from pollbench.strategies import Strategy
+
+__all__ = ["LoadContext", "Settings", "current_context", "set_context"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """The locustfile's custom arguments, parsed."""
+
+    strategy: Strategy
+    """The receivers' delivery strategy."""
+    message_interval_s: float
+    """Mean seconds between messages in one order (Poisson)."""
+    receivers: int
+    """Receiving clients in the whole test (customers 0..receivers-1); senders post only to their orders."""
+    customers_per_sender: int
+    """Customers whose orders one sender user serves."""
+    send_for_s: float
+    """Senders post this long after the test starts, then fall silent so receivers drain (0 = always)."""
+    raw_dir: Path | None
+    """Directory for this process's raw records (None: do not write them)."""
+    seed: int
+    """Seed of every random stream (phases, Poisson gaps, hidden tabs)."""
+    hidden_fraction: float
+    """Share of adaptive clients whose tab is hidden for the whole run."""
+    max_connections: int
+    """Connections one polling client may hold at once (overlapping setInterval ticks)."""
+    message_bytes: int
+    """Approximate size of one message's JSON, bytes (sets the content length senders post)."""
+
+    @property
+    def senders(self) -> int:
+        """Sender users needed to cover every receiver's orders."""
+        return max(1, math.ceil(self.receivers / self.customers_per_sender))
+
+
+class LoadContext:
+    """Per-process state shared by all users of this process."""
+
+    def __init__(
+        self, *, settings: Settings, fixtures: Fixtures, host: str, worker_index: int, workers: int
+    ) -> None:
+        self.settings = settings
+        self.fixtures = fixtures
+        url = urlsplit(host or fixtures.base_url)
+        self.host = url.hostname or "127.0.0.1"
+        self.port = url.port or 80
+        self.worker_index = worker_index
+        self.workers = max(1, workers)
+        self.recorder = Recorder(strategy=settings.strategy.spec, raw_dir=settings.raw_dir)
+        self._receiver_counter = itertools.count()
+        self._sender_counter = itertools.count()
+
+    def _global_index(self, counter: itertools.count[int]) -> int:
+        return self.worker_index + next(counter) * self.workers
+
+    def next_receiver(self) -> tuple[int, Customer]:
+        """The next receiving client's global index and customer."""
+        index = self._global_index(self._receiver_counter)
+        customers = self.fixtures.customers
+        return index, customers[index % min(len(customers), self.settings.receivers)]
+
+    def next_sender(self) -> tuple[int, list[Customer]]:
+        """The next sender's global index and the customers whose orders it posts to."""
+        index = self._global_index(self._sender_counter)
+        b = self.settings.customers_per_sender
+        limit = min(self.settings.receivers, len(self.fixtures.customers))
+        block = list(self.fixtures.customers[index * b : min((index + 1) * b, limit)])
+        return index, block
+
+
+_CONTEXT: list[LoadContext] = []
+
+
+def set_context(context: LoadContext) -> None:
+    """Install the context of the test that is starting in this process."""
+    _CONTEXT[:] = [context]
+
+
+def current_context() -> LoadContext:
+    """The context of the running test; users call it in on_start."""
+    if not _CONTEXT:
+        raise RuntimeError(
+            "pollbench load context not initialised: run users through loadtests/locustfile.py"
+        )
+    return _CONTEXT[0]

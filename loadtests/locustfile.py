@@ -1,0 +1,177 @@
+"""pollbench's locustfile: receiving clients of one delivery strategy, plus the senders that feed them.
+
+Run it through ``pollbench loadtest`` (which starts a server, runs every strategy in turn and merges the
+results), or directly::
+
+    locust -f loadtests/locustfile.py --host http://127.0.0.1:8080 --fixtures fixtures.json \\
+        --strategy poll:3 --receivers 100 -u 104 -r 50 --headless -t 60s --raw-dir raw/
+
+With no user classes named on the command line, the strategy picks them: its receiver class
+(``PollingUser``, ``SeedDashboardUser``, ``AdaptivePollingUser``, ``LongPollUser``, ``SSEUser`` or
+``WebSocketUser``) with ``--receivers`` users, ``SenderUser`` with enough users to cover those receivers'
+orders, and ``--admin-panels`` ``AdminPanelUser``s. Locust's ``-u`` should be their sum (``pollbench
+loadtest`` computes it). Delivery latencies appear in Locust's stats as ``DELIVER <strategy>``; exact
+records go to ``--raw-dir``, one set of files per process (workers included).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from locust import User, events
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from loadtests.context import LoadContext, Settings, current_context, set_context
+from loadtests.fixtures import load_fixtures
+from loadtests.users import (
+    AdaptivePollingUser,
+    AdminPanelUser,
+    LongPollUser,
+    PollingUser,
+    SeedDashboardUser,
+    SenderUser,
+    SSEUser,
+    WebSocketUser,
+)
+from pollbench.strategies import Strategy, parse_strategy
+
+__all__ = [
+    "AdaptivePollingUser",
+    "AdminPanelUser",
+    "LongPollUser",
+    "PollingUser",
+    "SSEUser",
+    "SeedDashboardUser",
+    "SenderUser",
+    "WebSocketUser",
+    "receiver_class",
+]
+
+log = logging.getLogger("pollbench")
+
+_RECEIVERS: dict[str, type[User]] = {
+    "poll": PollingUser,
+    "seed-dashboard": SeedDashboardUser,
+    "adaptive": AdaptivePollingUser,
+    "longpoll": LongPollUser,
+    "sse": SSEUser,
+    "ws": WebSocketUser,
+}
+
+
+def receiver_class(strategy: Strategy) -> type[User]:
+    """The Locust user class that receives messages by `strategy`."""
+    return _RECEIVERS[strategy.spec.split(":", 1)[0]]
+
+
+def _add_arguments(parser: Any) -> None:
+    g = parser.add_argument_group("pollbench")
+    add = g.add_argument
+    add("--strategy", default="poll:3", help="delivery strategy spec of the receivers, e.g. poll:3, sse")
+    add("--fixtures", default="fixtures.json", help="fixtures file written by pollbench serve")
+    add("--message-interval", type=float, default=10.0, help="mean seconds between messages per order")
+    add("--receivers", type=int, default=0, help="receiving clients in the test (0: all customers)")
+    add("--customers-per-sender", type=int, default=25, help="customers one sender user serves")
+    add("--send-for", type=float, default=0.0, help="senders stop after this many seconds (0: never)")
+    add("--raw-dir", default="", help="directory for exact per-process delivery records")
+    add("--seed", type=int, default=1, help="seed of every random stream")
+    add("--hidden-fraction", type=float, default=0.0, help="share of adaptive clients with hidden tabs")
+    add("--max-connections", type=int, default=2, help="connections one polling client may hold")
+    add("--message-bytes", type=int, default=200, help="approximate JSON size of one message")
+    add("--admin-panels", type=int, default=0, help="AdminPanelUser instances (background load)")
+
+
+def settings_from(options: Any, receivers_default: int) -> Settings:
+    """Settings from Locust's parsed options (custom arguments above)."""
+    return Settings(
+        strategy=parse_strategy(options.strategy),
+        message_interval_s=float(options.message_interval),
+        receivers=int(options.receivers) or receivers_default,
+        customers_per_sender=max(1, int(options.customers_per_sender)),
+        send_for_s=float(options.send_for),
+        raw_dir=Path(options.raw_dir) if options.raw_dir else None,
+        seed=int(options.seed),
+        hidden_fraction=float(options.hidden_fraction),
+        max_connections=max(1, int(options.max_connections)),
+        message_bytes=int(options.message_bytes),
+    )
+
+
+def _choose_users(environment: Environment, **_: Any) -> None:
+    """On the process that dispatches users, pick the strategy's classes and how many of each."""
+    options = environment.parsed_options
+    if options is None or isinstance(environment.runner, WorkerRunner):
+        return  # workers run whatever the master dispatches
+    fixtures = load_fixtures(options.fixtures)
+    settings = settings_from(options, len(fixtures.customers))
+    if options.user_classes:
+        return  # the user named classes explicitly: respect that choice
+    receiver = receiver_class(settings.strategy)
+    SenderUser.fixed_count = settings.senders
+    chosen: list[type[User]] = [SenderUser, receiver]
+    if options.receivers:
+        receiver.fixed_count = settings.receivers
+    if options.admin_panels:
+        AdminPanelUser.fixed_count = int(options.admin_panels)
+        chosen.append(AdminPanelUser)
+    environment.user_classes[:] = chosen
+    log.info(
+        "pollbench: strategy %s, %s receivers (%s), %d senders",
+        settings.strategy.spec,
+        settings.receivers if options.receivers else "remaining",
+        receiver.__name__,
+        settings.senders,
+    )
+
+
+def _start(environment: Environment, **_: Any) -> None:
+    if isinstance(environment.runner, MasterRunner) or environment.parsed_options is None:
+        return
+    options = environment.parsed_options
+    fixtures = load_fixtures(options.fixtures)
+    runner = environment.runner
+    worker = isinstance(runner, WorkerRunner)
+    context = LoadContext(
+        settings=settings_from(options, len(fixtures.customers)),
+        fixtures=fixtures,
+        host=environment.host or fixtures.base_url,
+        worker_index=max(0, runner.worker_index) if isinstance(runner, WorkerRunner) else 0,
+        workers=int(getattr(options, "expect_workers", 1) or 1) if worker else 1,
+    )
+    context.recorder.started_at = time.time()
+    set_context(context)
+
+
+def _stop(environment: Environment, **_: Any) -> None:
+    if isinstance(environment.runner, MasterRunner):
+        return
+    try:
+        current_context().recorder.flush(time.time())
+    except RuntimeError:
+        pass  # the test never started in this process
+
+
+def _quit(environment: Environment, **_: Any) -> None:
+    if isinstance(environment.runner, MasterRunner):
+        return
+    try:
+        current_context().recorder.close(time.time())
+    except RuntimeError:
+        pass
+
+
+# Registered explicitly rather than with decorators: Locust's decorators are untyped.
+def _listen(hook: Any, handler: Callable[..., None]) -> None:
+    hook.add_listener(handler)
+
+
+_listen(events.init_command_line_parser, _add_arguments)
+_listen(events.init, _choose_users)
+_listen(events.test_start, _start)
+_listen(events.test_stop, _stop)
+_listen(events.quitting, _quit)

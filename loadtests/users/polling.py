@@ -1,0 +1,243 @@
+"""Polling browsers: differential polling, the seed's naive dashboard, adaptive polling, the admin panel.
+
+- :class:`PollingUser` (``poll:T``): setInterval every T s whatever the response time. Each tick asks
+  ``GET /api/orders`` with ``If-None-Match`` (mostly a 304); when an order's cursor moved it fetches
+  ``GET /api/messages?orderId=X&since=CURSOR``.
+- :class:`SeedDashboardUser` (``seed-dashboard:T``): the seed's ``fetchMessageCounts`` loop — the order
+  list, then a full ``GET /api/messages?orderId=X`` per order, no ETag, no cursor. Kept naive on purpose
+  so reports can show what differential polling saves.
+- :class:`AdaptivePollingUser` (``adaptive``): the differential tick, but chained with setTimeout and an
+  interval from :meth:`pollbench.strategies.Adaptive.next_interval`; hidden tabs throttled per
+  :meth:`~pollbench.strategies.Adaptive.effective_interval`.
+- :class:`AdminPanelUser`: the seed's admin panel, refreshing all orders every 3 s (naive, no ETag), and
+  fetching an order's messages when its cursor moved. Background load; its deliveries show in Locust
+  as ``DELIVER admin-panel`` but are not part of any strategy's results.
+
+setInterval ticks that overrun the interval overlap, as in a browser; a client holds at most
+``--max-connections`` connections, further ticks queue for one.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+
+import gevent
+from gevent.pool import Group
+from gevent.queue import LifoQueue
+from locust import task
+
+from loadtests.recorder import parse_created_at
+from loadtests.users.base import PollbenchUser, ReceiverUser
+from loadtests.wire import HttpConnection
+from pollbench.strategies import Adaptive, Poll, SeedDashboard
+
+__all__ = ["AdaptivePollingUser", "AdminPanelUser", "PollingUser", "SeedDashboardUser"]
+
+
+class _Pool:
+    """A browser's per-host connection pool: up to `size` keep-alive connections."""
+
+    def __init__(self, user: PollbenchUser, size: int) -> None:
+        self._idle: LifoQueue = LifoQueue()
+        for _ in range(size):
+            self._idle.put(user.new_connection())
+
+    def get(self) -> HttpConnection:
+        conn: HttpConnection = self._idle.get()
+        return conn
+
+    def put(self, conn: HttpConnection) -> None:
+        self._idle.put(conn)
+
+
+class _IntervalUser(ReceiverUser):
+    """A client driven by a setInterval timer: one tick every `interval_s`, ticks may overlap."""
+
+    abstract = True
+    interval_s: float = 3.0
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.pool = _Pool(self, self.ctx.settings.max_connections)
+        self.ticks = Group()
+        self.rng = random.Random(self.ctx.settings.seed * 1_000_003 + self.index)
+        conn = self.pool.get()
+        try:
+            self.load_orders(conn)
+        finally:
+            self.pool.put(conn)
+
+    def on_stop(self) -> None:
+        self.ticks.kill(block=False)
+
+    @task
+    def run_timer(self) -> None:
+        # A random phase spreads clients over the interval, as real page loads are spread.
+        start = time.time() + self.rng.uniform(0.0, self.interval_s)
+        k = 0
+        while True:
+            delay = start + k * self.interval_s - time.time()
+            if delay > 0:
+                gevent.sleep(delay)
+            self.ticks.spawn(self._tick_on_pool)
+            k += 1
+
+    def _tick_on_pool(self) -> None:
+        conn = self.pool.get()
+        try:
+            before = conn.sent + conn.received
+            news = self.tick(conn)
+            t = self.traffic
+            t.polls += 1
+            t.empty_polls += news == 0
+            t.poll_bytes += conn.sent + conn.received - before
+        finally:
+            self.pool.put(conn)
+
+    def tick(self, conn: HttpConnection) -> int:
+        """One poll; returns the number of new messages it delivered."""
+        raise NotImplementedError
+
+
+def differential_tick(user: ReceiverUser, conn: HttpConnection) -> int:
+    """The ETag + since tick shared by poll:T and adaptive."""
+    headers = dict(user.auth)
+    if user.etag:
+        headers["If-None-Match"] = user.etag
+    resp = user.http(conn, "GET", "/api/orders", name="/api/orders", headers=headers, ok=(200, 304))
+    if resp is None or resp.status == 304:
+        return 0
+    user.etag = resp.headers.get("etag")
+    news = 0
+    for order in json.loads(resp.body)["orders"]:
+        order_id = order["orderId"]
+        since = user.cursors.get(order_id)
+        if since is None or int(order["cursor"]) <= since:
+            continue
+        r = user.http(
+            conn,
+            "GET",
+            f"/api/messages?orderId={order_id}&since={since}",
+            name="/api/messages?since",
+            headers=user.auth,
+        )
+        if r is not None:
+            news += user.deliver_all(json.loads(r.body)["messages"])
+    return news
+
+
+class PollingUser(_IntervalUser):
+    """poll:T — differential polling on a setInterval timer."""
+
+    def on_start(self) -> None:
+        super().on_start()
+        strategy = self.ctx.settings.strategy
+        assert isinstance(strategy, Poll), f"PollingUser needs a poll:T strategy, got {strategy.spec}"
+        self.interval_s = strategy.interval_s
+
+    def tick(self, conn: HttpConnection) -> int:
+        return differential_tick(self, conn)
+
+
+class SeedDashboardUser(_IntervalUser):
+    """seed-dashboard:T — the seed's naive loop: order list, then every order's full message list."""
+
+    def on_start(self) -> None:
+        super().on_start()
+        strategy = self.ctx.settings.strategy
+        assert isinstance(strategy, SeedDashboard), (
+            f"SeedDashboardUser needs seed-dashboard:T, got {strategy.spec}"
+        )
+        self.interval_s = strategy.interval_s
+
+    def tick(self, conn: HttpConnection) -> int:
+        resp = self.http(conn, "GET", "/api/orders", name="/api/orders (no etag)", headers=self.auth)
+        if resp is None:
+            return 0
+        news = 0
+        for order_id in self.customer.orders:
+            r = self.http(
+                conn,
+                "GET",
+                f"/api/messages?orderId={order_id}",
+                name="/api/messages (full)",
+                headers=self.auth,
+            )
+            if r is not None:
+                news += self.deliver_all(json.loads(r.body)["messages"])
+        return news
+
+
+class AdaptivePollingUser(ReceiverUser):
+    """adaptive — differential polls chained by setTimeout, backing off while nothing happens."""
+
+    @task
+    def run_adaptive(self) -> None:
+        strategy = self.ctx.settings.strategy
+        assert isinstance(strategy, Adaptive), (
+            f"AdaptivePollingUser needs an adaptive strategy, got {strategy.spec}"
+        )
+        rng = random.Random(self.ctx.settings.seed * 1_000_003 + self.index)
+        hidden_since = time.time() if rng.random() < self.ctx.settings.hidden_fraction else None
+        conn = self.new_connection()
+        self.load_orders(conn)
+        interval = strategy.min_s
+        gevent.sleep(rng.uniform(0.0, interval))
+        while True:
+            before = conn.sent + conn.received
+            news = differential_tick(self, conn)
+            t = self.traffic
+            t.polls += 1
+            t.empty_polls += news == 0
+            t.poll_bytes += conn.sent + conn.received - before
+            interval = strategy.next_interval(interval, got_news=news > 0)
+            hidden_for = None if hidden_since is None else time.time() - hidden_since
+            gevent.sleep(strategy.effective_interval(interval, hidden_for_s=hidden_for))
+
+
+class AdminPanelUser(PollbenchUser):
+    """The seed's admin panel: every 3 s the list of all orders, then the messages of orders that moved."""
+
+    traffic_kind = "senders"  # background load: kept out of the receivers' figures
+    interval_s = 3.0
+
+    @task
+    def run_panel(self) -> None:
+        admins = self.ctx.fixtures.admins
+        if not admins:
+            raise RuntimeError("the fixtures list no admins; seed some with --admins")
+        admin = admins[0]
+        auth = {"Authorization": f"Bearer {admin.token}", "Accept": "application/json"}
+        conn = self.new_connection()
+        cursors: dict[str, int] = {}
+        first = True
+        while True:
+            started = time.time()
+            resp = self.http(conn, "GET", "/api/orders", name="/api/orders (admin panel)", headers=auth)
+            for order in json.loads(resp.body)["orders"] if resp is not None else ():
+                order_id, cursor = order["orderId"], int(order["cursor"])
+                if not first and cursor > cursors.get(order_id, 0):
+                    self._fetch(conn, auth, order_id, cursors.get(order_id, 0))
+                cursors[order_id] = cursor
+            first = False
+            gevent.sleep(max(0.0, started + self.interval_s - time.time()))
+
+    def _fetch(self, conn: HttpConnection, auth: dict[str, str], order_id: str, since: int) -> None:
+        r = self.http(
+            conn, "GET", f"/api/messages?orderId={order_id}", name="/api/messages (admin panel)", headers=auth
+        )
+        if r is None:
+            return
+        now = time.time()
+        for m in json.loads(r.body)["messages"]:
+            if int(m["seq"]) > since:
+                self.environment.events.request.fire(
+                    request_type="DELIVER",
+                    name="admin-panel",
+                    response_time=(now - parse_created_at(m["createdAt"])) * 1000.0,
+                    response_length=len(str(m.get("content", ""))),
+                    exception=None,
+                    context={},
+                )
