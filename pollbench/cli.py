@@ -26,6 +26,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("strategies", "strategies"),
     ("serve", "serve"),
     ("bench", "bench"),
+    ("report", "report"),
+    ("check", "check"),
 )
 
 

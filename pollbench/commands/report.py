@@ -11,8 +11,9 @@ if TYPE_CHECKING:
 HELP = "build the HTML/Markdown report and charts from results directories"
 DESCRIPTION = """\
 Build a report from results directories written by 'pollbench simulate', the load tests or
-'pollbench compare'. Each DIR holds summary.json (and optionally deliveries.parquet and capacity.json); a DIR whose subdirectories
-are results directories (e.g. out/sim and out/measured) is loaded as all of them.
+'pollbench compare'. Each DIR holds summary.json (and optionally deliveries.parquet and capacity.json);
+a DIR whose subdirectories are results directories (e.g. out/sim and out/measured) is loaded as all of
+them.
 
 Writes OUT/report.html (self-contained, open it in a browser), OUT/report.md and OUT/charts/*.png|svg.
 
