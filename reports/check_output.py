@@ -39,6 +39,15 @@ def describe(check: Check) -> str:
     )
 
 
+_SHORT_KIND = {
+    "deterministic": "det.",
+    "raw-timing": "raw",
+    "timing": "timing",
+    "rate": "rate",
+    "count": "count",
+}
+
+
 def _interesting(report: CheckReport) -> list[Check]:
     """Failures first, then improvements and new strategies worth a baseline refresh."""
     order = {"missing": 0, "changed": 1, "regressed": 2, "improved": 3, "new": 4}
@@ -53,36 +62,29 @@ def print_check(report: CheckReport, console: Any) -> None:
     rows = _interesting(report)
     if rows:
         table = Table(title="pollbench check: what moved")
-        for col in (
-            "source",
-            "strategy",
-            "metric",
-            "baseline",
-            "now",
-            "change",
-            "tolerance",
-            "kind",
-            "status",
-        ):
-            table.add_column(
-                col, justify="right" if col in ("baseline", "now", "change", "tolerance") else "left"
-            )
+        for col in ("run", "metric", "baseline", "now", "change", "tolerance", "status"):
+            numeric = col in ("baseline", "now", "change")
+            table.add_column(col, justify="right" if numeric else "left", overflow="fold")
         for c in rows:
             style = "bold red" if c.failed else "green" if c.status == "improved" else ""
+            kind = _SHORT_KIND.get(c.kind, c.kind) + (" cal." if c.normalised else "")
             table.add_row(
-                c.source,
-                c.strategy,
+                f"{c.source} {c.strategy}",
                 c.metric,
                 fmt(c.baseline),
                 fmt(c.current),
                 _pct(c.change),
-                f"±{c.tolerance:.0%}",
-                c.kind + (" (calibrated)" if c.normalised else ""),
+                f"±{c.tolerance:.0%} {kind}",
                 c.status,
                 style=style,
             )
         console.print(table)
     compared = sum(1 for c in report.checks if c.status != "skipped")
+    if rows:
+        console.print(
+            "[dim]tolerance kinds: det. = deterministic, timing cal. = divided by calibration_s, "
+            "raw = timing without calibration, rate = per-client rates[/dim]"
+        )
     for source in report.uncompared_sources:
         console.print(
             f"[yellow]note[/yellow]: the baseline has no {source} figures; {source} results not checked."

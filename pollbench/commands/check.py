@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 HELP = "compare results with a baseline; exit 1 on a regression (CI gate)"
@@ -62,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
 
     tolerances = parse_tolerances(args.tolerance)
     results = load_results([args.results])
-    console = Console(highlight=False)
+    # CI logs are not terminals and rich would fold the table to 80 columns there
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
     if args.update_baseline:
         baseline = baseline_from_results(results)
         path = write_baseline(args.baseline, baseline)

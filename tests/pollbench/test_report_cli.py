@@ -1,0 +1,35 @@
+"""pollbench report, run in-process through pollbench.cli.main."""
+
+from pollbench.cli import main
+from tests.reports.fixtures import make_results
+
+
+def test_report_builds_from_results_directories(tmp_path, capsys):
+    make_results(tmp_path / "sim", strategies=("poll:3", "sse"), deliveries=200)
+    make_results(
+        tmp_path / "measured", source="measured", seed=2, strategies=("poll:3", "sse"), deliveries=200
+    )
+    out = tmp_path / "report"
+    assert main(["report", str(tmp_path / "sim"), str(tmp_path / "measured"), "--out", str(out)]) == 0
+    assert (out / "report.html").is_file() and (out / "report.md").is_file()
+    assert (out / "charts" / "latency_cdf.png").is_file()
+    printed = capsys.readouterr().out
+    assert "report:" in printed and "Recommendation for 100,000 users" in printed
+
+
+def test_missing_results_directory_exits_2_with_a_sentence(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]) == 2
+    assert "pollbench report: error:" in capsys.readouterr().err
+
+
+def test_a_file_that_is_not_a_summary_exits_2(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "summary.json").write_text('{"strategies": {}}')
+    assert main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "r")]) == 2
+    assert "not a pollbench summary" in capsys.readouterr().err
+
+
+def test_bad_latency_target_exits_2(tmp_path, capsys):
+    make_results(tmp_path / "sim", strategies=("sse",), deliveries=10)
+    assert main(["report", str(tmp_path / "sim"), "--latency-target", "0", "--out", str(tmp_path / "r")]) == 2
+    assert "--latency-target must be a positive number" in capsys.readouterr().err
