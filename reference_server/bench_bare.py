@@ -51,7 +51,8 @@ def create_bare_app() -> web.Application:
 
 
 async def _serve(host: str, port: int) -> None:
-    runner = web.AppRunner(create_bare_app(), handle_signals=False)
+    # Idle streams would otherwise hold shutdown for the default 60 s grace.
+    runner = web.AppRunner(create_bare_app(), handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=4096)
     await site.start()
