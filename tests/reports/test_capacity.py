@@ -37,7 +37,8 @@ def test_capacity_file_round_trips(tmp_path):
 
 def test_a_single_curve_object_is_a_valid_file(tmp_path):
     (tmp_path / "capacity.json").write_text(
-        '{"strategy": "poll:3", "steps": [{"clients": 5, "p99_s": 1, "utilization": 0.5, "fail_ratio": 0, "ok": true}]}'
+        '{"strategy": "poll:3", "steps": '
+        '[{"clients": 5, "p99_s": 1, "utilization": 0.5, "fail_ratio": 0, "ok": true}]}'
     )
     assert list(read_capacity(tmp_path)["strategy"]) == ["poll:3"]
 
