@@ -1,0 +1,138 @@
+"""A seeded reference server in a subprocess, for load tests that were not given ``--host``.
+
+``pollbench serve --port 0`` prints ``pollbench serve: listening on http://HOST:PORT`` once it listens
+and then writes the fixtures file; :class:`ServerProcess` waits for both (bounded in time), and stops the
+server with SIGTERM (SIGKILL if it does not exit) when the context ends.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["ServerError", "ServerOptions", "ServerProcess"]
+
+_LISTENING = re.compile(r"^pollbench serve: listening on (http://\S+)\s*$")
+
+
+class ServerError(RuntimeError):
+    """The reference server did not start (its stderr tail is in the message)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerOptions:
+    """How to seed and run the server."""
+
+    customers: int
+    """Demo customers to create (at least the number of receiving clients)."""
+    orders_per_customer: int
+    """Orders per customer."""
+    admins: int
+    """Demo admins (senders post half of the messages as an admin)."""
+    workdir: Path
+    """Where the database, fixtures file and server log go."""
+    start_timeout_s: float = 60.0
+    """Give up if the server is not listening (and the fixtures not written) by then."""
+
+
+class ServerProcess:
+    """``pollbench serve`` on a free loopback port, as a context manager."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+        self.fixtures = options.workdir / "fixtures.json"
+        self.log_path = options.workdir / "server.log"
+        self.base_url = ""
+        self._proc: subprocess.Popen[str] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def start(self) -> ServerProcess:
+        o = self.options
+        o.workdir.mkdir(parents=True, exist_ok=True)
+        db = o.workdir / "server.db"
+        for stale in (self.fixtures, db, db.with_name("server.db-wal"), db.with_name("server.db-shm")):
+            stale.unlink(missing_ok=True)
+        cmd = [
+            sys.executable, "-m", "pollbench", "serve", "--host", "127.0.0.1", "--port", "0",
+            "--db", str(db), "--seed-customers", str(o.customers), "--orders-per-customer",
+            str(o.orders_per_customer), "--admins", str(max(1, o.admins)), "--fixtures", str(self.fixtures),
+        ]  # fmt: skip
+        log = self.log_path.open("w", encoding="utf-8")
+        self._proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True
+        )
+        log.close()
+        self.base_url = self._wait_listening()
+        deadline = time.monotonic() + o.start_timeout_s
+        while not self.fixtures.exists():
+            if time.monotonic() > deadline or self._proc.poll() is not None:
+                self.stop()
+                raise ServerError(f"the server wrote no fixtures file: {self._log_tail()}")
+            time.sleep(0.05)
+        return self
+
+    def _wait_listening(self) -> str:
+        assert self._proc is not None and self._proc.stdout is not None
+        found: list[str] = []
+        stdout = self._proc.stdout
+
+        def read() -> None:
+            for line in stdout:
+                m = _LISTENING.match(line)
+                if m:
+                    found.append(m.group(1))
+                    break
+            for _ in stdout:  # keep draining so the server never blocks on a full pipe
+                pass
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        deadline = time.monotonic() + self.options.start_timeout_s
+        while not found:
+            if time.monotonic() > deadline or self._proc.poll() is not None:
+                self.stop()
+                raise ServerError(f"the reference server did not start: {self._log_tail()}")
+            time.sleep(0.02)
+        return found[0]
+
+    def _log_tail(self) -> str:
+        try:
+            return (
+                " | ".join(self.log_path.read_text(encoding="utf-8").strip().splitlines()[-5:])
+                or "(no output)"
+            )
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 10 s; safe to call twice."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
