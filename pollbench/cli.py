@@ -26,6 +26,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("strategies", "strategies"),
     ("serve", "serve"),
     ("bench", "bench"),
+    ("loadtest", "loadtest"),
     ("report", "report"),
     ("check", "check"),
 )
