@@ -27,6 +27,7 @@ __all__ = [
     "mm1_mean_sojourn",
     "mm1_mean_wait",
     "mm1_utilization",
+    "mm1_wait_average_variance",
     "mmc_mean_wait",
     "periodic_empty_poll_fraction",
     "poll_latency_mean",
@@ -142,21 +143,40 @@ def push_latency_s(*, service_s: float = 0.0, rtt_s: float = 0.0) -> float:
     return _non_negative("service_s", service_s) + _non_negative("rtt_s", rtt_s) / 2
 
 
-def useful_poll_probability(rate_per_s: float, interval_s: float) -> float:
-    """Probability that at least one Poisson(rate) event falls in a tick interval T: 1 - e^(-rate*T)."""
-    return -math.expm1(-_non_negative("rate_per_s", rate_per_s) * _positive("interval_s", interval_s))
+def useful_poll_probability(rate_per_s: float, interval_s: float, *, alternating: bool = False) -> float:
+    """Probability that a recipient gets news from one order during a tick interval T.
+
+    Poisson(lambda) messages all addressed to the recipient: 1 - e^(-lambda T).
+
+    `alternating=True`: senders alternate customer/admin, so the recipient is addressed by every *other*
+    message of the Poisson stream (as sim.workload generates). Its messages form a stationary renewal
+    process with Erlang-2(lambda) gaps (mean m = 2/lambda, survival e^(-lambda x)(1 + lambda x)); the
+    chance that a window of length T holds none is (1/m) * integral_T^inf survival dx
+    = e^(-lambda T)(1 + lambda T/2), so
+
+        P(news) = 1 - e^(-lambda T)(1 + lambda T / 2)
+
+    (to first order lambda T / 2, the rate halved; the second-order term differs from Poisson(lambda/2)).
+    """
+    x = _non_negative("rate_per_s", rate_per_s) * _positive("interval_s", interval_s)
+    if alternating:
+        return -math.expm1(-x) - math.exp(-x) * x / 2
+    return -math.expm1(-x)
 
 
-def empty_poll_fraction(message_rate_per_s: float, interval_s: float, *, orders: int = 1) -> float:
+def empty_poll_fraction(
+    message_rate_per_s: float, interval_s: float, *, orders: int = 1, alternating: bool = False
+) -> float:
     """Share of polls that find nothing new: e^(-lambda*K*T) for a client watching K Poisson orders.
 
     Each order receives messages at `message_rate_per_s` (lambda = 1 / mean interval); the K orders merge into
     one Poisson stream of rate K*lambda, and a poll is empty when that stream is silent for a whole interval.
-    With K = 1 this is the per-order fraction e^(-lambda*T).
+    With K = 1 this is the per-order fraction e^(-lambda*T). With `alternating=True` (the recipient gets every
+    other message, see :func:`useful_poll_probability`) it is (e^(-lambda T)(1 + lambda T/2))^K.
     """
-    lam = _non_negative("message_rate_per_s", message_rate_per_s)
+    _non_negative("message_rate_per_s", message_rate_per_s)
     k = _count("orders", orders)
-    return math.exp(-lam * k * _positive("interval_s", interval_s))
+    return (1.0 - useful_poll_probability(message_rate_per_s, interval_s, alternating=alternating)) ** k
 
 
 def periodic_empty_poll_fraction(interval_s: float, publish_interval_s: float) -> float:
@@ -172,19 +192,25 @@ def periodic_empty_poll_fraction(interval_s: float, publish_interval_s: float) -
 
 
 def poll_request_rate(
-    clients: int, interval_s: float, *, orders_per_client: int = 1, message_rate_per_s: float = 0.0
+    clients: int,
+    interval_s: float,
+    *,
+    orders_per_client: int = 1,
+    message_rate_per_s: float = 0.0,
+    alternating: bool = False,
 ) -> float:
     """Requests per second of ``poll:T``: N/T ticks plus a since-fetch per order with news.
 
         rate = N/T + N*K*(1 - e^(-lambda*T))/T
 
     Each of N clients sends one conditional request per tick, and for each of its K orders that received at
-    least one Poisson(lambda) message since the previous tick one ``since=CURSOR`` fetch.
+    least one Poisson(lambda) message since the previous tick one ``since=CURSOR`` fetch. `alternating` as in
+    :func:`useful_poll_probability`.
     """
     n = _count("clients", clients)
     t = _positive("interval_s", interval_s)
     k = _count("orders_per_client", orders_per_client)
-    return n / t + n * k * useful_poll_probability(message_rate_per_s, t) / t
+    return n / t + n * k * useful_poll_probability(message_rate_per_s, t, alternating=alternating) / t
 
 
 def seed_dashboard_request_rate(clients: int, interval_s: float, *, orders_per_client: int = 1) -> float:
@@ -219,6 +245,21 @@ def mm1_mean_number(arrival_rate: float, service_rate: float) -> float:
     """M/M/1 mean number in system: L = rho / (1 - rho) (= lambda * W, Little's law)."""
     rho = mm1_utilization(arrival_rate, service_rate)
     return rho / (1 - rho)
+
+
+def mm1_wait_average_variance(arrival_rate: float, service_rate: float) -> float:
+    """Asymptotic variance constant of the average queue wait of n consecutive M/M/1 customers.
+
+    Waits of successive customers are positively correlated, so Var(mean of n waits) is not Var(W)/n but
+    sigma^2/n with (Daley 1968, the sum of the serial covariances of stationary M/M/1 waits)
+
+        sigma^2 = rho (2 + 5 rho - 4 rho^2 + rho^3) / (mu^2 (1 - rho)^4)
+
+    e.g. 29/mu^2 at rho = 0.5, against Var(W) = rho(2 - rho)/(mu^2 (1 - rho)^2) = 3/mu^2. Used to size the
+    tolerance of simulated mean waits.
+    """
+    rho = mm1_utilization(arrival_rate, service_rate)
+    return rho * (2 + 5 * rho - 4 * rho**2 + rho**3) / (service_rate**2 * (1 - rho) ** 4)
 
 
 def mg1_mean_wait(arrival_rate: float, mean_service_s: float, service_scv: float) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from sim import analytic as a
@@ -40,6 +41,26 @@ def test_empty_poll_fraction_per_order_and_per_client() -> None:
     assert a.empty_poll_fraction(1 / 60, 3.0) == pytest.approx(math.exp(-0.05))
     assert a.empty_poll_fraction(1 / 60, 3.0, orders=3) == pytest.approx(math.exp(-0.15))
     assert a.empty_poll_fraction(0.0, 3.0) == 1.0
+
+
+def test_every_other_poisson_message_has_the_erlang2_empty_window_probability() -> None:
+    """Monte Carlo of an alternating sender: windows of T with no message to the customer (binomial 4 sd)."""
+    rng = np.random.default_rng(5)
+    lam, t, n = 0.2, 4.0, 200_000
+    arrivals = np.cumsum(rng.exponential(1 / lam, 4 * n))
+    mine = arrivals[int(rng.integers(0, 2)) :: 2]
+    starts = rng.uniform(100.0, mine[-1] - t - 100.0, n)
+    nxt = np.searchsorted(mine, starts)
+    empty = mine[nxt] >= starts + t
+    p = a.empty_poll_fraction(lam, t, alternating=True)
+    assert empty.mean() == pytest.approx(p, abs=4 * math.sqrt(p * (1 - p) / n))
+    assert abs(p - math.exp(-lam * t / 2)) > 8 * math.sqrt(p * (1 - p) / n)  # not just Poisson at half rate
+
+
+def test_mm1_wait_average_variance_at_half_load() -> None:
+    """Daley's constant: rho (2 + 5 rho - 4 rho^2 + rho^3) / (1 - rho)^4 = 29 at rho = 0.5, mu = 1."""
+    assert a.mm1_wait_average_variance(0.5, 1.0) == pytest.approx(29.0)
+    assert a.mm1_wait_average_variance(50.0, 100.0) == pytest.approx(29.0 / 100.0**2)
 
 
 def test_bozdag_periodic_publish_makes_98_percent_of_polls_useless() -> None:
