@@ -50,6 +50,5 @@ async def wait_messages(request: web.Request) -> web.Response:
 
 def _messages_after(state: ServerState, order_id: str, since: int) -> web.Response:
     cursor = state.book.orders[order_id].cursor
-    rows = state.db().since([order_id], since)
-    items = ",".join(m.dumps() for m in rows if m.seq <= cursor)
+    items = ",".join(state.db().since_json(order_id, since, cursor))
     return json_response(f'{{"messages":[{items}],"cursor":{cursor}}}')

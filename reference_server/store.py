@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS messages (
     senderName TEXT NOT NULL,
     content    TEXT NOT NULL,
     isRead     INTEGER NOT NULL DEFAULT 0,
-    createdAt  INTEGER NOT NULL
+    createdAt  INTEGER NOT NULL,
+    wire       TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS messages_order_seq ON messages (orderId, seq);
 CREATE INDEX IF NOT EXISTS messages_order_created ON messages (orderId, createdAt);
@@ -58,6 +59,13 @@ CREATE INDEX IF NOT EXISTS messages_created ON messages (createdAt);
 """
 
 COLUMNS = "seq, orderId, senderType, senderName, content, isRead, createdAt"
+
+# The poll path's wire form. Each row stores its own JSON as committed (``wire``, with "isRead":false), so a
+# poll copies text out of SQLite instead of building objects: about 4x cheaper than decoding columns into
+# Messages and json.dumps-ing them, which matters because the full poll is the seed's every-3-seconds
+# request. Read messages swap the one flag; the replace cannot hit message text, because inside a JSON
+# string every quote is escaped (\"), so an unescaped '"isRead":false' only occurs as the real field.
+WIRE = """CASE isRead WHEN 0 THEN wire ELSE replace(wire, '"isRead":false', '"isRead":true') END"""
 
 
 class StoreError(Exception):
@@ -107,6 +115,7 @@ class Store(Protocol):
     async def mark_read(self, order_id: str, sender_type: Role) -> int: ...
     async def prune(self, older_than_ms: int) -> int: ...
     def since(self, order_ids: Sequence[str] | None, since: int) -> list[Message]: ...
+    def since_json(self, order_id: str, since: int, upto: int) -> list[str]: ...
     def ping(self) -> bool: ...
 
 
@@ -230,6 +239,15 @@ class SQLiteStore:
             params = [*order_ids, since]
         return [_row_to_message(row) for row in self._read("since", sql, params)]
 
+    def since_json(self, order_id: str, since: int, upto: int) -> list[str]:
+        """Wire JSON of one order's messages with ``since < seq <= upto``, ascending: the poll path."""
+        rows = self._read(
+            "since_json",
+            f"SELECT {WIRE} FROM messages WHERE orderId = ? AND seq > ? AND seq <= ? ORDER BY seq",
+            (order_id, since, upto),
+        )
+        return [text for (text,) in rows]
+
     def ping(self) -> bool:
         """A cheap liveness check."""
         try:
@@ -265,18 +283,17 @@ class SQLiteStore:
                     "VALUES (?, ?, ?, ?, 0, ?)",
                     (m.order_id, m.sender_type, m.sender_name, m.content, now_ms),
                 )
-                seq = cast(int, cur.lastrowid)
-                out.append(
-                    Message(
-                        seq=seq,
-                        order_id=m.order_id,
-                        sender_type=m.sender_type,
-                        sender_name=m.sender_name,
-                        content=m.content,
-                        is_read=False,
-                        created_ms=now_ms,
-                    )
+                message = Message(
+                    seq=cast(int, cur.lastrowid),
+                    order_id=m.order_id,
+                    sender_type=m.sender_type,
+                    sender_name=m.sender_name,
+                    content=m.content,
+                    is_read=False,
+                    created_ms=now_ms,
                 )
+                conn.execute("UPDATE messages SET wire = ? WHERE seq = ?", (message.dumps(), message.seq))
+                out.append(message)
             return out
 
         return await self._write("insert", op)
