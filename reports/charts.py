@@ -19,6 +19,7 @@ import pandas as pd
 
 from reports.agreement import AGREEMENT_BARS, agreement
 from reports.load import ResultSet
+from reports.numbers import fmt
 
 __all__ = ["CHART_NAMES", "Chart", "draw_charts"]
 
@@ -61,6 +62,24 @@ def _save(fig: Any, out: Path, name: str, title: str, note: str) -> Chart:
     return Chart(name=name, title=title, png=png, svg=svg, note=note)
 
 
+def _color(results: ResultSet, strategy: str) -> str:
+    """One colour per strategy in every chart, so sim (dashed) and measured (solid) pairs read together."""
+    index = results.strategies.index(strategy) if strategy in results.strategies else 0
+    return f"C{index % 10}"
+
+
+def _legend_outside(ax: Any) -> None:
+    # outside the axes: the curves of a CDF fill the whole plot area and a legend inside would hide them
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+
+
+def _in_legend_order(results: ResultSet, groups: Any) -> list[tuple[tuple[str, str], pd.DataFrame]]:
+    """(source, strategy) groups ordered by strategy, then sim before measured: pairs sit together."""
+    order = {s: i for i, s in enumerate(results.strategies)}
+    items = [((str(k[0]), str(k[1])), g) for k, g in groups]
+    return sorted(items, key=lambda kv: (order.get(kv[0][1], 99), kv[0][0] != "sim"))
+
+
 def _label(source: str, strategy: str, sources: tuple[str, ...]) -> str:
     return strategy if len(sources) < 2 else f"{strategy} ({source})"
 
@@ -71,8 +90,8 @@ def latency_cdf(results: ResultSet, out: Path) -> Chart:
     if d.empty:
         return Chart(name="latency_cdf", title=title, note="Skipped: no deliveries.parquet in the results.")
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for (source, strategy), group in d.groupby(["source", "strategy"], sort=False):
+    fig, ax = plt.subplots(figsize=(9.5, 4.5))
+    for (source, strategy), group in _in_legend_order(results, d.groupby(["source", "strategy"], sort=False)):
         x = np.sort(group["latency_s"].to_numpy(dtype=float))
         x = x[np.isfinite(x) & (x > 0)]
         if x.size == 0:
@@ -80,13 +99,17 @@ def latency_cdf(results: ResultSet, out: Path) -> Chart:
         idx = np.unique(np.linspace(0, x.size - 1, min(x.size, _MAX_CDF_POINTS)).astype(int))
         y = (idx + 1) / x.size
         ax.plot(
-            x[idx], y, _STYLE.get(str(source), "-"), label=_label(str(source), str(strategy), results.sources)
+            x[idx],
+            y,
+            _STYLE.get(str(source), "-"),
+            color=_color(results, str(strategy)),
+            label=_label(str(source), str(strategy), results.sources),
         )
     ax.set_xscale("log")
     ax.set_xlabel("delivery latency, s (log scale)")
     ax.set_ylabel("share of messages delivered")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
+    _legend_outside(ax)
     note = "Solid lines measured, dashed simulated." if len(results.sources) > 1 else ""
     return _save(fig, out, "latency_cdf", title, note)
 
@@ -106,7 +129,7 @@ def _bars(results: ResultSet, column: str, scale: Callable[[pd.DataFrame], pd.Se
         ax.barh(pos, np.nan_to_num(values), height=height, label=source)
         for p, v in zip(pos, values, strict=True):
             if math.isfinite(v):
-                ax.text(v, p, f" {v:,.3g}", va="center", fontsize=8)
+                ax.text(v, p, f" {fmt(v)}", va="center", fontsize=8)
     ax.set_yticks(np.arange(len(strategies)) + height * (len(sources) - 1) / 2, strategies)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
@@ -169,20 +192,21 @@ def utilization(results: ResultSet, out: Path) -> Chart:
             "give runs at several client counts (or a capacity.json) to draw the curve.",
         )
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for (source, strategy), g in pts.groupby(["source", "strategy"], sort=False):
+    fig, ax = plt.subplots(figsize=(9.5, 4.5))
+    for (source, strategy), g in _in_legend_order(results, pts.groupby(["source", "strategy"], sort=False)):
         g = g.sort_values("per_process")
         ax.plot(
             g["per_process"],
             g["utilization"] * 100,
             _STYLE.get(str(source), "-"),
+            color=_color(results, str(strategy)),
             marker="o",
             label=_label(str(source), str(strategy), results.sources),
         )
     ax.set_xlabel("concurrent clients per server process")
     ax.set_ylabel("server busy, %")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
+    _legend_outside(ax)
     return _save(fig, out, "utilization_vs_clients", title, "")
 
 
@@ -196,13 +220,14 @@ def capacity_curve(results: ResultSet, out: Path) -> Chart:
             note="Skipped: no capacity.json in the results (run a capacity search; see docs/reports.md).",
         )
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = plt.subplots(figsize=(9.5, 4.5))
     for (_run, source, strategy), g in cap.groupby(["run", "source", "strategy"], sort=False):
         g = g.sort_values("clients")
         ax.plot(
             g["clients"] / g["server_processes"].clip(lower=1),
             g["p99_s"],
             _STYLE.get(str(source), "-"),
+            color=_color(results, str(strategy)),
             marker="o",
             label=_label(str(source), str(strategy), results.sources),
         )
@@ -213,9 +238,9 @@ def capacity_curve(results: ResultSet, out: Path) -> Chart:
         ax.axhline(float(slo), color="crimson", linestyle=":", label=f"SLO p99 {float(slo):g} s")
     ax.set_xlabel("concurrent clients per server process")
     ax.set_ylabel("p99 delivery latency, s")
-    ax.set_yscale("log")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    _legend_outside(ax)
     return _save(fig, out, "capacity_curve", title, "Red crosses mark steps that broke the SLO.")
 
 
@@ -248,6 +273,7 @@ def sim_vs_measured(results: ResultSet, out: Path) -> Chart:
                     color="black" if r["agrees"] else "crimson",
                 )
         ax.set_xticks(pos, rows["strategy"], rotation=30, ha="right", fontsize=8)
+        ax.margins(y=0.15)  # room for the ratio labels above the tallest pair
         ax.set_title(f"{metric} (bar ±{AGREEMENT_BARS[metric]:.0%})", fontsize=9)
         ax.grid(True, axis="y", alpha=0.3)
     axes.flat[0].legend(fontsize=8)
