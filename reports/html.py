@@ -39,8 +39,7 @@ table { border-collapse: collapse; width: 100%; font-size: 13px; font-variant-nu
 caption { text-align: left; color: var(--muted); padding: 4px 0 8px; font-style: italic; }
 th, td { padding: 5px 8px; border-bottom: 1px solid var(--line); text-align: right; white-space: nowrap; }
 th { background: var(--bg); white-space: normal; vertical-align: bottom; }
-td.text { text-align: left; }
-th:nth-child(-n+2), td:nth-child(-n+2) { text-align: left; }
+th.text, td.text, td.wrap { text-align: left; }
 td.wrap { white-space: normal; text-align: left; min-width: 220px; }
 tr.flag td { background: #fdecea; }
 figure { margin: 18px 0; }
@@ -71,7 +70,11 @@ def _cell_class(text: str, last: bool) -> str:
 
 
 def _table(table: Table) -> str:
-    head = "".join(f"<th>{escape(c)}</th>" for c in table.columns)
+    first = table.rows[0] if table.rows else [""] * len(table.columns)
+    head = "".join(
+        f'<th class="{"num" if _NUMBER.match(cell) else "text"}">{escape(c)}</th>'
+        for c, cell in zip(table.columns, first, strict=True)
+    )
     body = []
     last = len(table.columns) - 1
     for row, flag in zip(table.rows, table.flagged, strict=True):

@@ -40,8 +40,11 @@ def _representative_runs(results: ResultSet) -> pd.DataFrame:
     runs = results.runs
     if runs.empty:
         return runs
-    ordered = runs.sort_values(["source", "strategy", "clients"], ascending=[True, True, False])
-    return ordered.drop_duplicates(["source", "strategy"]).reset_index(drop=True)
+    ordered = runs.sort_values("clients", ascending=False).drop_duplicates(["source", "strategy"])
+    # report order: simulated before measured, strategies in the order the runs list them
+    strategy_rank = {s: i for i, s in enumerate(results.strategies)}
+    key = ordered["strategy"].map(strategy_rank) + (ordered["source"] != "sim") * len(strategy_rank)
+    return ordered.assign(_key=key).sort_values("_key").drop(columns="_key").reset_index(drop=True)
 
 
 def capacity_basis(results: ResultSet, row: Mapping[str, Any], config: PlanConfig) -> tuple[float, str]:
