@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim import analytic as a
 
@@ -179,3 +181,21 @@ def test_unstable_queue_is_a_clear_error(call) -> None:
 def test_bad_inputs_name_the_parameter(call, message: str) -> None:
     with pytest.raises(a.AnalyticError, match=message):
         call()
+
+
+@settings(derandomize=True)
+@given(servers=st.integers(1, 200), utilisation=st.floats(0.01, 0.99))
+def test_erlang_c_is_a_probability_that_falls_as_servers_are_added(servers: int, utilisation: float) -> None:
+    """At a fixed offered load, one more server never makes waiting more likely."""
+    load = servers * utilisation
+    c = a.erlang_c(servers, load)
+    assert 0.0 < c < 1.0
+    assert a.erlang_c(servers + 1, load) <= c + 1e-12
+
+
+@settings(derandomize=True)
+@given(servers=st.integers(2, 50), utilisation=st.floats(0.05, 0.95))
+def test_one_shared_queue_waits_less_than_separate_queues(servers: int, utilisation: float) -> None:
+    """M/M/c with load lambda waits less than c separate M/M/1 queues each fed lambda/c (pooling)."""
+    lam = servers * utilisation
+    assert a.mmc_mean_wait(servers, lam, 1.0) < a.mm1_mean_wait(lam / servers, 1.0)

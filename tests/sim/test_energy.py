@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim.energy import (
     RadioModel,
@@ -150,3 +152,21 @@ def test_negative_radio_parameter_is_rejected(field: str) -> None:
 def test_periodic_closed_form_rejects_a_bad_interval() -> None:
     with pytest.raises(ValueError, match="interval_s must be a positive"):
         periodic_energy_per_hour(0.0, MODEL)
+
+
+activity = st.lists(st.floats(min_value=0.0, max_value=600.0, allow_nan=False), max_size=40).map(sorted)
+
+
+@given(times=activity)
+@settings(max_examples=200, deadline=None, derandomize=True)
+def test_any_activity_splits_the_window_exactly_into_states(times: list[float]) -> None:
+    s = radio_states(np.array(times), 600.0, MODEL)
+    assert min(s.connected_s, s.promotion_s, s.idle_s) >= 0
+    assert s.connected_s + s.promotion_s + s.idle_s == pytest.approx(600.0)
+
+
+@given(times=activity)
+@settings(max_examples=200, deadline=None, derandomize=True)
+def test_energy_lies_between_idle_and_full_power(times: list[float]) -> None:
+    joules = energy_joules(np.array(times), 600.0, MODEL)
+    assert 600.0 * MODEL.idle_w - 1e-9 <= joules <= 600.0 * max(MODEL.tail_w, MODEL.promotion_w) + 1e-9
