@@ -1,0 +1,49 @@
+"""reference_server.auth: HMAC-signed bearer tokens."""
+
+from __future__ import annotations
+
+import pytest
+
+from reference_server.auth import TokenAuthority
+from reference_server.errors import ApiError
+
+
+def test_issued_token_verifies_to_the_same_identity():
+    authority = TokenAuthority("k")
+    p = authority.verify(
+        authority.issue(id="c7", role="customer", name="Customer 7", ttl_s=60, now=1000), now=1001
+    )
+    assert (p.id, p.role, p.name, p.expires_at) == ("c7", "customer", "Customer 7", 1060)
+
+
+def test_tampered_payload_is_rejected():
+    authority = TokenAuthority("k")
+    token = authority.issue(id="c1", role="customer", name="x", ttl_s=60)
+    admin = authority.issue(id="c1", role="admin", name="x", ttl_s=60)
+    forged = admin.split(".")[0] + "." + token.split(".")[1]
+    with pytest.raises(ApiError) as info:
+        authority.verify(forged)
+    assert (info.value.status, info.value.code) == (401, "invalid_token")
+
+
+def test_expiry_is_enforced_even_for_cached_tokens():
+    authority = TokenAuthority("k")
+    token = authority.issue(id="c1", role="customer", name="x", ttl_s=10, now=1000)
+    authority.verify(token, now=1005)
+    with pytest.raises(ApiError) as info:
+        authority.verify(token, now=1011)
+    assert info.value.code == "token_expired"
+
+
+@pytest.mark.parametrize("token", ["", ".", "abc", "a.b.c", "é.x", "e30.sig"])
+def test_garbage_is_rejected_with_401(token):
+    with pytest.raises(ApiError) as info:
+        TokenAuthority("k").verify(token)
+    assert info.value.status == 401
+
+
+def test_verified_token_cache_is_bounded():
+    authority = TokenAuthority("k", cache_max=3)
+    for i in range(10):
+        authority.verify(authority.issue(id=f"c{i}", role="customer", name="x", ttl_s=60))
+    assert len(authority._cache) <= 3
