@@ -114,7 +114,7 @@ def latency_cdf(results: ResultSet, out: Path) -> Chart:
     return _save(fig, out, "latency_cdf", title, note)
 
 
-def _bars(results: ResultSet, column: str, scale: Callable[[pd.DataFrame], pd.Series], xlabel: str) -> Any:
+def _bars(results: ResultSet, figure: Callable[[pd.DataFrame], pd.Series], xlabel: str) -> Any:
     """Horizontal bars of one per-strategy figure, one bar per source."""
     plt = _pyplot()
     runs = results.runs.drop_duplicates(["source", "strategy"])
@@ -124,7 +124,7 @@ def _bars(results: ResultSet, column: str, scale: Callable[[pd.DataFrame], pd.Se
     height = 0.8 / max(len(sources), 1)
     for i, source in enumerate(sources):
         rows = runs[runs["source"] == source].set_index("strategy").reindex(strategies)
-        values = scale(rows).to_numpy(dtype=float)
+        values = figure(rows).to_numpy(dtype=float)
         pos = np.arange(len(strategies)) + i * height
         ax.barh(pos, np.nan_to_num(values), height=height, label=source)
         for p, v in zip(pos, values, strict=True):
@@ -136,39 +136,62 @@ def _bars(results: ResultSet, column: str, scale: Callable[[pd.DataFrame], pd.Se
     ax.grid(True, axis="x", alpha=0.3)
     if len(sources) > 1:
         ax.legend(fontsize=8)
-    return fig, column
+    return fig
 
 
-def bandwidth(results: ResultSet, out: Path) -> Chart:
-    fig, _ = _bars(
-        results,
-        "bytes_per_client_per_min",
-        lambda r: r["bytes_per_client_per_min"] / 1024,
-        "KiB per client per minute (both ways)",
-    )
-    return _save(
-        fig, out, "bandwidth_per_client", "Bandwidth per client", "Wire bytes both ways, headers included."
-    )
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _BarChart:
+    """A per-strategy bar chart: which figure, how it is labelled, and what it needs."""
+
+    name: str
+    """File stem."""
+    title: str
+    """Heading shown above the chart."""
+    figure: Callable[[pd.DataFrame], pd.Series]
+    """The plotted figure, computed from rows of ResultSet.runs."""
+    xlabel: str
+    """Axis label with its unit."""
+    note: str
+    """Caption under the chart."""
+    missing: str
+    """Why the chart is skipped when no run has the figure."""
+
+    def __call__(self, results: ResultSet, out: Path) -> Chart:
+        runs = results.runs
+        values = self.figure(runs).to_numpy(dtype=float) if not runs.empty else np.array([])
+        if not np.isfinite(values).any():
+            return Chart(name=self.name, title=self.title, note=f"Skipped: {self.missing}")
+        return _save(_bars(results, self.figure, self.xlabel), out, self.name, self.title, self.note)
 
 
-def requests_rate(results: ResultSet, out: Path) -> Chart:
-    def per_thousand(rows: pd.DataFrame) -> pd.Series:
-        return rows["requests_per_s"] / rows["clients"].where(rows["clients"] > 0) * 1000
-
-    fig, _ = _bars(results, "requests_per_s", per_thousand, "HTTP requests per second per 1 000 clients")
-    return _save(fig, out, "requests_per_1000_clients", "Requests per second per 1 000 clients", "")
+def _per_thousand_clients(rows: pd.DataFrame) -> pd.Series:
+    return rows["requests_per_s"] / rows["clients"].where(rows["clients"] > 0) * 1000
 
 
-def energy(results: ResultSet, out: Path) -> Chart:
-    title = "Radio energy per client-hour"
-    if not np.isfinite(results.runs["energy_j_per_client_hour"].to_numpy(dtype=float)).any():
-        return Chart(
-            name="energy_per_client_hour", title=title, note="Skipped: no run computed radio energy."
-        )
-    fig, _ = _bars(
-        results, "energy_j_per_client_hour", lambda r: r["energy_j_per_client_hour"], "joules per client-hour"
-    )
-    return _save(fig, out, "energy_per_client_hour", title, "Mobile radio (LTE RRC) energy model.")
+bandwidth = _BarChart(
+    name="bandwidth_per_client",
+    title="Bandwidth per client",
+    figure=lambda r: r["bytes_per_client_per_min"] / 1024,
+    xlabel="KiB per client per minute (both ways)",
+    note="Wire bytes both ways, headers included.",
+    missing="no run recorded bytes per client.",
+)
+requests_rate = _BarChart(
+    name="requests_per_1000_clients",
+    title="Requests per second per 1 000 clients",
+    figure=_per_thousand_clients,
+    xlabel="HTTP requests per second per 1 000 clients",
+    note="Connects and reconnects of push strategies included.",
+    missing="no run recorded requests/s with a client count.",
+)
+energy = _BarChart(
+    name="energy_per_client_hour",
+    title="Radio energy per client-hour",
+    figure=lambda r: r["energy_j_per_client_hour"],
+    xlabel="joules per client-hour",
+    note="Mobile radio (LTE RRC) energy model.",
+    missing="no run computed radio energy.",
+)
 
 
 def _utilization_points(results: ResultSet) -> pd.DataFrame:

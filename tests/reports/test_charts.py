@@ -30,3 +30,32 @@ def test_utilization_curve_is_drawn_from_runs_at_several_client_counts(tmp_path)
     make_results(tmp_path / "large", clients=1000, strategies=("poll:3",), deliveries=20)
     charts = {c.name: c for c in draw_charts(load_results([tmp_path]), tmp_path / "charts")}
     assert charts["utilization_vs_clients"].png is not None
+
+
+def test_bar_charts_of_runs_without_figures_are_skipped(tmp_path):
+    from pollbench.results import (
+        MessageCounts,
+        QueueWait,
+        StrategyResult,
+        Summary,
+        latency_stats,
+        write_summary,
+    )
+
+    nan = float("nan")
+    empty = StrategyResult(
+        latency_s=latency_stats([]),
+        requests_per_s=nan,
+        empty_poll_fraction=nan,
+        bytes_per_client_per_min=nan,
+        bytes_per_delivery=nan,
+        server_utilization=nan,
+        queue_wait_s=QueueWait(mean=nan, p99=nan),
+        open_connections=nan,
+        energy_j_per_client_hour=nan,
+        messages=MessageCounts(sent=0, delivered=0),
+    )
+    write_summary(tmp_path / "run", Summary(source="measured", scenario={}, strategies={"sse": empty}))
+    charts = draw_charts(load_results([tmp_path / "run"]), tmp_path / "charts")
+    assert [c.png for c in charts] == [None] * len(charts)
+    assert all(c.note.startswith("Skipped:") for c in charts)
