@@ -91,6 +91,10 @@ class Scenario:
     """Strategy specs to run (see pollbench.strategies)."""
     calibration: str | None = None
     """Path of a calibration JSON for the simulator's server and wire constants."""
+    burst_messages: float = 5.0
+    """Bursty arrivals: mean messages per conversation (geometric, back-and-forth)."""
+    burst_gap: float = 20.0
+    """Bursty arrivals: mean seconds between messages inside a conversation (exponential)."""
 
     def __post_init__(self) -> None:
         _positive_int("clients", self.clients)
@@ -111,6 +115,11 @@ class Scenario:
         if not (0.0 <= self.hidden_fraction <= 1.0):
             raise ScenarioError(f"hidden_fraction must be between 0 and 1, got {self.hidden_fraction!r}")
         _positive_int("message_bytes", self.message_bytes)
+        _positive_float("burst_gap", self.burst_gap)
+        if isinstance(self.burst_messages, bool) or not (
+            isinstance(self.burst_messages, int | float) and math.isfinite(self.burst_messages)
+        ) or self.burst_messages < 1:
+            raise ScenarioError(f"burst_messages must be a number >= 1, got {self.burst_messages!r}")
         try:
             parse_strategies(self.strategies)
         except StrategyError as exc:

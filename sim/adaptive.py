@@ -1,0 +1,165 @@
+"""Adaptive polling in the model: each client's interval backs off while polls come back empty.
+
+The schedule depends on each client's own news, so it cannot be laid out in advance like setInterval; all
+clients are stepped forward together, one poll each per step (vectorised across clients). The interval rule
+and browser throttling of hidden tabs are the shared spec's (:meth:`pollbench.strategies.Adaptive.next_interval`
+and :meth:`~pollbench.strategies.Adaptive.effective_interval`), applied elementwise; a test checks the two agree.
+The next poll is timed from the previous one (the timer is re-armed when the poll is sent).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from pollbench.strategies import Adaptive
+from sim.context import Progress, RunContext
+from sim.polling import ADMIN_PAGE_ORDERS, WINDOW_REQUESTS
+from sim.server import FifoServer
+from sim.tally import Tally
+from sim.workload import TabVisibility
+
+__all__ = ["effective_intervals", "next_intervals", "poll_schedule", "run_adaptive"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def next_intervals(spec: Adaptive, current_s: FloatArray, got_news: npt.NDArray[np.bool_]) -> FloatArray:
+    """Elementwise :meth:`Adaptive.next_interval`."""
+    grown = np.minimum(spec.max_s, np.maximum(spec.min_s, current_s * spec.factor))
+    return np.where(got_news, spec.min_s, grown)
+
+
+def effective_intervals(spec: Adaptive, interval_s: FloatArray, hidden_for_s: FloatArray) -> FloatArray:
+    """Elementwise :meth:`Adaptive.effective_interval`; NaN in `hidden_for_s` means the tab is visible."""
+    hidden = ~np.isnan(hidden_for_s)
+    throttled = hidden & (np.nan_to_num(hidden_for_s, nan=0.0) >= spec.throttle_after_s)
+    floor = np.where(throttled, spec.throttled_s, np.where(hidden, spec.hidden_min_s, 0.0))
+    return np.maximum(interval_s, floor)
+
+
+def poll_schedule(
+    spec: Adaptive,
+    *,
+    rng: np.random.Generator,
+    commit_s: FloatArray,
+    owner: IntArray,
+    clients: int,
+    duration: float,
+    hidden_fraction: float,
+) -> tuple[FloatArray, IntArray, IntArray, IntArray]:
+    """Poll arrival times of every client over the run and which messages each poll finds.
+
+    `commit_s`/`owner` are the client's messages sorted by (owner, commit). Returns per poll: time, client,
+    index of its first new message, and how many new messages it finds.
+    """
+    span = duration + 1.0
+    keys = owner * span + commit_s
+    at = rng.uniform(0.0, spec.min_s, clients)
+    interval = np.full(clients, spec.min_s)
+    ptr = np.searchsorted(keys, np.arange(clients) * span - 0.5)
+    tabs = TabVisibility(rng, clients, hidden_fraction)
+    out_t, out_c, out_p, out_n = [], [], [], []
+    active = np.arange(clients, dtype=np.int64)
+    while active.size:
+        t = at[active]
+        hi = np.searchsorted(keys, active * span + t, side="right")
+        found = hi - ptr[active]
+        out_t.append(t)
+        out_c.append(active)
+        out_p.append(ptr[active])
+        out_n.append(found)
+        ptr[active] = hi
+        interval[active] = next_intervals(spec, interval[active], found > 0)
+        at[active] = t + effective_intervals(spec, interval[active], tabs.hidden_for(t, active))
+        active = active[at[active] < duration]
+    return np.concatenate(out_t), np.concatenate(out_c), np.concatenate(out_p), np.concatenate(out_n)
+
+
+def run_adaptive(strategy: Adaptive, ctx: RunContext, tally: Tally, progress: Progress | None = None) -> None:
+    """Adaptive differential polling on every server process."""
+    for server in range(ctx.population.servers):
+        _adaptive_server(strategy, ctx, tally, server)
+        if progress:
+            progress((server + 1) / ctx.population.servers)
+
+
+def _adaptive_server(spec: Adaptive, ctx: RunContext, tally: Tally, server: int) -> None:
+    pop, wire = ctx.population, ctx.calibration.bytes
+    clients = pop.clients_of(server)
+    rng = ctx.rng(spec.spec, server)
+    rtt = ctx.rtt_s[clients]
+    servers = pop.servers
+    idx = np.flatnonzero(ctx.pairs.client % servers == server) if servers > 1 else np.arange(len(ctx.pairs))
+    loc = (ctx.pairs.client[idx] - server) // servers
+    by_owner = np.lexsort((ctx.pairs.commit_s[idx], loc))
+    idx, loc = idx[by_owner], loc[by_owner]
+    tally.sent += idx.size
+    poll_t, poll_c, poll_first, poll_found = poll_schedule(
+        spec,
+        rng=rng,
+        commit_s=ctx.pairs.commit_s[idx],
+        owner=loc,
+        clients=clients.size,
+        duration=ctx.duration,
+        hidden_fraction=ctx.scenario.hidden_fraction,
+    )
+    news = poll_found > 0
+    polls = poll_t.size
+    # Messages found by each poll, grouped per (poll, order): one `since` GET per group.
+    delivering = np.repeat(np.arange(polls, dtype=np.int64), poll_found)
+    pair_at = np.repeat(poll_first, poll_found) + (
+        np.arange(delivering.size) - np.repeat(np.cumsum(poll_found) - poll_found, poll_found)
+    )
+    pi = idx[pair_at]
+    key = delivering * pop.orders + ctx.pairs.order[pi]
+    by_key = np.argsort(key, kind="stable")
+    key, pi, delivering = key[by_key], pi[by_key], delivering[by_key]
+    new_group = np.r_[True, key[1:] != key[:-1]] if key.size else np.empty(0, dtype=bool)
+    group = np.cumsum(new_group) - 1
+    first = np.flatnonzero(new_group)
+    g_poll = delivering[first]
+
+    parent_srv = ctx.service.draw(
+        rng, np.where(news, ctx.service.mean("orders_200"), ctx.service.mean("orders_304"))
+    )
+    child_at = poll_t[g_poll] + parent_srv[g_poll] + rtt[poll_c[g_poll]]
+    child_srv = ctx.service.draw_kind(rng, "since", child_at.size)
+    arrivals = np.concatenate([poll_t, child_at])
+    services = np.concatenate([parent_srv, child_srv])
+    by_time = np.argsort(arrivals, kind="stable")
+    waits = np.empty(arrivals.size)
+    fifo = FifoServer()
+    for lo in range(0, arrivals.size, WINDOW_REQUESTS):
+        part = by_time[lo : lo + WINDOW_REQUESTS]
+        waits[part] = fifo.process(arrivals[part], services[part])
+    tally.add_waits(waits, services)
+    w_poll, w_child = waits[:polls], waits[polls:]
+
+    listed = np.where(
+        clients[poll_c[news]] >= pop.customers, min(pop.orders, ADMIN_PAGE_ORDERS), pop.orders_per_customer
+    )
+    tally.requests += arrivals.size
+    tally.polls += polls
+    tally.empty_polls += int(polls - news.sum())
+    tally.bytes += float(
+        arrivals.size * (wire.request + wire.response_headers)
+        + listed.sum() * wire.orders_list_body_per_order
+        + child_at.size * wire.since_envelope
+        + pi.size * wire.message_overhead
+        + ctx.pairs.size_bytes[pi].sum()
+    )
+    g = group
+    c = poll_c[g_poll[g]]
+    received = child_at[g] + w_poll[g_poll[g]] + w_child[g] + child_srv[g] + rtt[c] / 2.0
+    tally.add_deliveries(
+        commit_s=ctx.pairs.commit_s[pi],
+        received_s=received,
+        client=ctx.pairs.client[pi],
+        order=ctx.pairs.order[pi],
+        seq=ctx.pairs.seq[pi],
+    )
+    tally.add_activity(clients[poll_c], poll_t - rtt[poll_c] / 2.0)
+    tally.add_activity(clients[poll_c[g_poll]], child_at - rtt[poll_c[g_poll]] / 2.0)
+    tally.extra["mean_interval_s"] = float(ctx.duration * clients.size / max(1, polls))

@@ -1,0 +1,190 @@
+"""Calibration: the server's service times, the wire's byte counts and the memory of an open connection.
+
+The simulator's server and network are described by a handful of constants. Defaults are sane figures for an
+aiohttp + SQLite server on one core (sub-millisecond handlers, a 304 cheaper than a full response); a later
+measurement calibrates them from the reference server and stores them in a small JSON file::
+
+    {"service_ms": {"orders_304": 0.4, "since": 0.9}, "bytes": {"full_messages_body": 2048},
+     "memory_per_connection_bytes": 32768}
+
+Keys missing from the file keep their defaults; unknown keys are errors, so a typo never goes unnoticed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = [
+    "Calibration",
+    "CalibrationError",
+    "RequestKind",
+    "ServiceTimes",
+    "WireBytes",
+    "load_calibration",
+]
+
+RequestKind = Literal[
+    "orders_304",
+    "orders_200",
+    "since",
+    "full_messages",
+    "longpoll_register",
+    "longpoll_reply",
+    "longpoll_timeout",
+    "push",
+    "heartbeat",
+    "ping",
+]
+
+
+class CalibrationError(ValueError):
+    """A calibration file that cannot be read or holds an unknown key or a bad value."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceTimes:
+    """Mean event-loop time per request kind, milliseconds."""
+
+    orders_304: float = 0.4
+    """GET /api/orders answered 304 Not Modified (ETag matched)."""
+    orders_200: float = 1.0
+    """GET /api/orders with a changed list (full JSON)."""
+    since: float = 0.8
+    """GET /api/messages?orderId=X&since=CURSOR returning the new messages."""
+    full_messages: float = 1.5
+    """The seed's full GET /api/messages?orderId=X (every message, no cursor)."""
+    longpoll_register: float = 0.4
+    """A long-poll request that finds nothing and is parked."""
+    longpoll_reply: float = 0.8
+    """A long-poll answered with news (on arrival or woken by a commit)."""
+    longpoll_timeout: float = 0.2
+    """A parked long-poll answered 204 when its timeout expires."""
+    push: float = 0.1
+    """Fan-out of one message to one open SSE/WebSocket connection."""
+    heartbeat: float = 0.02
+    """One SSE heartbeat comment written to one stream."""
+    ping: float = 0.03
+    """One WebSocket ping sent and its pong read."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WireBytes:
+    """Bytes on the wire (HTTP/1.1 request/status lines and headers included, TCP/IP not)."""
+
+    request: int = 420
+    """A browser GET: request line, Host, Cookie, Accept, User-Agent, If-None-Match..."""
+    response_headers: int = 220
+    """Status line and headers of a JSON response; a 304 is exactly this."""
+    orders_list_body_per_order: int = 350
+    """JSON body of the order list, per order listed."""
+    full_messages_body: int = 2048
+    """Body of the seed's full GET /api/messages per order (the seed states ~2 KB per poll per order)."""
+    since_envelope: int = 40
+    """JSON envelope of a `since` answer around its messages ({"messages": [...], "cursor": N})."""
+    message_overhead: int = 120
+    """JSON fields around one message's text (ids, sender, timestamps)."""
+    sse_connect: int = 650
+    """EventSource request plus the 200 text/event-stream response headers."""
+    sse_event_overhead: int = 40
+    """`id:`/`event:`/`data:` lines and chunk framing around one SSE event."""
+    sse_heartbeat: int = 15
+    """One heartbeat comment with its chunk framing."""
+    ws_connect: int = 620
+    """Upgrade request plus the 101 Switching Protocols response."""
+    ws_frame_overhead: int = 30
+    """Frame header plus the JSON envelope ({"type": "message", ...}) around one message."""
+    ws_ping: int = 8
+    """A ping frame and the client's masked pong."""
+    longpoll_204: int = 150
+    """Status line and headers of an empty 204 long-poll answer."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Calibration:
+    """Every constant of the simulated server and wire; defaults until the reference server calibrates them."""
+
+    service_ms: ServiceTimes = field(default_factory=ServiceTimes)
+    """Mean service time per request kind."""
+    service_distribution: Literal["exponential", "deterministic"] = "exponential"
+    """Shape of service times around their means."""
+    bytes: WireBytes = field(default_factory=WireBytes)
+    """Wire bytes per request and response part."""
+    memory_per_connection_bytes: int = 48 * 1024
+    """Server memory held by one open push stream or parked long-poll (buffers, task, subscription)."""
+    memory_budget_bytes: int = 2 * 1024**3
+    """Memory a server process may spend on open connections (capacity SLO default)."""
+
+    def service_s(self, kind: RequestKind) -> float:
+        """Mean service time of `kind`, seconds."""
+        return float(getattr(self.service_ms, kind)) / 1000.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (recorded in the summary)."""
+        return dataclasses.asdict(self)
+
+
+def _build(cls: type[Any], data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise CalibrationError(f"{where} must be a JSON object, got {type(data).__name__}")
+    data = dict(data)
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise CalibrationError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}"
+        )
+    for key, value in data.items():
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise CalibrationError(f"{where}.{key} must be a number >= 0, got {value!r}")
+        if names[key].type == "int":
+            data[key] = int(value)
+    return cls(**data)
+
+
+def load_calibration(path: str | Path | None) -> Calibration:
+    """Read a calibration JSON; missing keys keep their defaults. None gives the defaults."""
+    if path is None:
+        return Calibration()
+    p = Path(path)
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CalibrationError(f"{p}: calibration file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CalibrationError(f"{p}: not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise CalibrationError(f"{p}: must be a JSON object")
+    kwargs: dict[str, Any] = {}
+    allowed = {f.name for f in dataclasses.fields(Calibration)}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise CalibrationError(
+            f"{p}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(allowed))}"
+        )
+    if "service_ms" in raw:
+        kwargs["service_ms"] = _build(ServiceTimes, raw["service_ms"], f"{p}: service_ms")
+    if "bytes" in raw:
+        kwargs["bytes"] = _build(WireBytes, raw["bytes"], f"{p}: bytes")
+    dist = raw.get("service_distribution", "exponential")
+    if dist not in ("exponential", "deterministic"):
+        raise CalibrationError(
+            f"{p}: service_distribution must be 'exponential' or 'deterministic', got {dist!r}"
+        )
+    kwargs["service_distribution"] = dist
+    for key in ("memory_per_connection_bytes", "memory_budget_bytes"):
+        if key in raw:
+            value = raw[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise CalibrationError(f"{p}: {key} must be a whole number of bytes > 0, got {value!r}")
+            kwargs[key] = value
+    return Calibration(**kwargs)

@@ -1,0 +1,165 @@
+"""The server: each process is one event loop, i.e. one FIFO single server that requests queue for.
+
+A request arriving at time a_n waits W_n for the loop to finish the work ahead of it, then holds the loop
+for its service time S_n. Lindley's recursion gives every wait from the previous one,
+
+    W_{n+1} = max(0, W_n + S_n - (a_{n+1} - a_n)),
+
+and unrolls into prefix sums: with P_n = sum_{j<n} S_j - (a_n - a_0), W_n = P_n - min(-W_0, min_{k<=n} P_k).
+That form is two numpy scans, so a million requests cost milliseconds. :class:`FifoServer` keeps the time the
+loop becomes free between calls, so a long run is fed in time windows without holding it all in memory.
+
+:func:`shared_queue_waits` is the textbook variant where c servers share one queue (M/M/c); pollbench's
+processes each own their clients' connections, so the model itself uses c independent FIFO servers.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from sim.calibration import Calibration, RequestKind
+
+__all__ = ["FifoServer", "ServiceModel", "fifo_waits", "shared_queue_waits"]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class FifoServer:
+    """One event loop fed in time order; remembers when it becomes free between batches."""
+
+    __slots__ = ("busy_s", "free_at", "requests")
+
+    def __init__(self) -> None:
+        self.free_at = -np.inf
+        """Time the loop finishes all work handed to it so far."""
+        self.busy_s = 0.0
+        """Total service time handed to the loop."""
+        self.requests = 0
+        """Requests handed to the loop."""
+
+    def process(self, arrivals: npt.ArrayLike, services: npt.ArrayLike) -> FloatArray:
+        """Queue waits of requests arriving at `arrivals` (sorted ascending) with `services` seconds of work."""
+        a = np.asarray(arrivals, dtype=np.float64)
+        s = np.asarray(services, dtype=np.float64)
+        if a.shape != s.shape or a.ndim != 1:
+            raise ValueError(f"arrivals {a.shape} and services {s.shape} must be 1-D arrays of equal length")
+        if a.size == 0:
+            return np.empty(0)
+        if a.size > 1 and np.any(np.diff(a) < 0):
+            raise ValueError("arrival times must be sorted ascending")
+        if np.any(s < 0):
+            raise ValueError("service times must be >= 0")
+        w0 = max(0.0, self.free_at - float(a[0]))
+        # P_n = S_0 + ... + S_{n-1} - (a_n - a_0); cumsum of services shifted by one.
+        p = np.empty_like(a)
+        p[0] = 0.0
+        np.cumsum(s[:-1], out=p[1:])
+        p -= a
+        p += a[0]
+        low = np.minimum.accumulate(p)
+        np.minimum(low, -w0, out=low)
+        waits = np.subtract(p, low, out=low)
+        self.free_at = float(a[-1] + waits[-1] + s[-1])
+        self.busy_s += float(s.sum())
+        self.requests += int(a.size)
+        return waits
+
+    def process_merged(
+        self,
+        base_arrivals: FloatArray,
+        base_services: FloatArray,
+        extra_arrivals: FloatArray,
+        extra_services: FloatArray,
+    ) -> tuple[FloatArray, FloatArray]:
+        """Waits of a sorted stream plus a few extra requests in any order, each returned in its input order.
+
+        The sorted stream is the bulk (periodic polls); only the extras are sorted, then spliced in.
+        """
+        if extra_arrivals.size == 0:
+            return self.process(base_arrivals, base_services), np.empty(0)
+        by_time = np.argsort(extra_arrivals, kind="stable")
+        ea = extra_arrivals[by_time]
+        # Extras go after base requests arriving at the same instant.
+        spot = np.searchsorted(base_arrivals, ea, side="right") + np.arange(ea.size)
+        total = base_arrivals.size + ea.size
+        is_base = np.ones(total, dtype=bool)
+        is_base[spot] = False
+        arrivals = np.empty(total)
+        services = np.empty(total)
+        arrivals[is_base] = base_arrivals
+        arrivals[spot] = ea
+        services[is_base] = base_services
+        services[spot] = extra_services[by_time]
+        waits = self.process(arrivals, services)
+        extra_waits = np.empty(ea.size)
+        extra_waits[by_time] = waits[spot]
+        return waits[is_base], extra_waits
+
+
+def fifo_waits(arrival_times: npt.ArrayLike, service_times: npt.ArrayLike) -> FloatArray:
+    """Waits in queue of a single FIFO server starting empty (Lindley's recursion, vectorised)."""
+    return FifoServer().process(arrival_times, service_times)
+
+
+def shared_queue_waits(
+    arrival_times: npt.ArrayLike, service_times: npt.ArrayLike, servers: int
+) -> FloatArray:
+    """Waits of c identical servers sharing one FIFO queue (M/M/c when inputs are Poisson/exponential).
+
+    Each request goes to the server that frees first (Kiefer-Wolfowitz workload vector); O(n log c).
+    """
+    if isinstance(servers, bool) or not isinstance(servers, int) or servers < 1:
+        raise ValueError(f"servers must be a whole number >= 1, got {servers!r}")
+    a = np.asarray(arrival_times, dtype=np.float64)
+    s = np.asarray(service_times, dtype=np.float64)
+    if a.shape != s.shape or a.ndim != 1:
+        raise ValueError(f"arrivals {a.shape} and services {s.shape} must be 1-D arrays of equal length")
+    if a.size > 1 and np.any(np.diff(a) < 0):
+        raise ValueError("arrival times must be sorted ascending")
+    free = [-np.inf] * servers
+    waits = np.empty_like(a)
+    for n, (arrive, work) in enumerate(zip(a.tolist(), s.tolist(), strict=True)):
+        earliest = heapq.heappop(free)
+        start = max(arrive, earliest)
+        waits[n] = start - arrive
+        heapq.heappush(free, start + work)
+    return waits
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceModel:
+    """Service times of the server's request kinds: calibrated means, or one forced deterministic time."""
+
+    calibration: Calibration
+    """Means per request kind and the distribution around them."""
+    forced_ms: float | None = None
+    """When set (--service-time-ms), every request takes exactly this long."""
+
+    @property
+    def deterministic(self) -> bool:
+        """True when every request of a kind takes exactly its mean."""
+        return self.forced_ms is not None or self.calibration.service_distribution == "deterministic"
+
+    def mean(self, kind: RequestKind) -> float:
+        """Mean service time of `kind`, seconds."""
+        return self.forced_ms / 1000.0 if self.forced_ms is not None else self.calibration.service_s(kind)
+
+    def draw(self, rng: np.random.Generator, means: npt.ArrayLike) -> FloatArray:
+        """One service time per entry of `means` (seconds): exponential around it, or exactly it."""
+        m = np.asarray(means, dtype=np.float64)
+        if self.deterministic:
+            return np.array(m, dtype=np.float64)
+        return rng.standard_exponential(m.shape) * m
+
+    def draw_kind(
+        self, rng: np.random.Generator, kind: RequestKind, size: int | tuple[int, ...]
+    ) -> FloatArray:
+        """`size` service times of one kind, seconds."""
+        mean = self.mean(kind)
+        if self.deterministic:
+            return np.full(size, mean)
+        return rng.standard_exponential(size) * mean

@@ -1,0 +1,254 @@
+"""Workload: who watches which orders, when messages are committed, who must receive them.
+
+Customers each own `orders_per_client` orders (conversations with the shop); admins watch every order. In
+each order messages arrive as a Poisson stream, strictly periodically (Bozdag et al.'s publish interval), or in
+bursts (idle, then a conversation of back-and-forth messages). Senders alternate customer/admin within an
+order, so half the messages go to the customer and the other half to every admin.
+
+Client ids: customers are 0..N-1 (customer i owns orders i*K .. i*K+K-1), admins are N..N+A-1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from pollbench.scenario import Scenario
+
+__all__ = [
+    "VISIBILITY_CYCLE_S",
+    "Deliveries",
+    "Messages",
+    "Population",
+    "TabVisibility",
+    "delivery_pairs",
+    "generate_messages",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+VISIBILITY_CYCLE_S = 1800.0
+"""Mean length of one visible + hidden spell pair of a browser tab (exponential spells)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Population:
+    """The clients of a run and how they are spread over server processes."""
+
+    customers: int
+    """Customer clients, each watching its own orders."""
+    admins: int
+    """Admin clients, each watching every order."""
+    orders_per_customer: int
+    """Orders owned by each customer."""
+    servers: int
+    """Server processes; client i connects to process i mod servers."""
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario) -> Population:
+        return cls(
+            customers=scenario.clients,
+            admins=scenario.admins,
+            orders_per_customer=scenario.orders_per_client,
+            servers=scenario.server_processes,
+        )
+
+    @property
+    def clients(self) -> int:
+        """Customers plus admins."""
+        return self.customers + self.admins
+
+    @property
+    def orders(self) -> int:
+        """Orders in the whole shop."""
+        return self.customers * self.orders_per_customer
+
+    def server_of(self, clients: npt.ArrayLike) -> IntArray:
+        """Server process each client is assigned to at connect (round robin)."""
+        return np.asarray(clients, dtype=np.int64) % self.servers
+
+    def clients_of(self, server: int) -> IntArray:
+        """Ids of the clients assigned to `server`, ascending."""
+        return np.arange(server, self.clients, self.servers, dtype=np.int64)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Messages:
+    """Every message committed during the run, in commit order."""
+
+    commit_s: FloatArray
+    """Commit time on the server, seconds from the start."""
+    order: IntArray
+    """Order (conversation) the message belongs to."""
+    size_bytes: IntArray
+    """Size of the message's text, bytes."""
+    to_customer: BoolArray
+    """True when an admin sent it (so the customer receives it); False when the customer sent it."""
+
+    def __len__(self) -> int:
+        return int(self.commit_s.size)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deliveries:
+    """(message, recipient) pairs: one per client that must receive a message, in commit order."""
+
+    commit_s: FloatArray
+    """Commit time of the message."""
+    client: IntArray
+    """Receiving client id."""
+    order: IntArray
+    """Order of the message."""
+    seq: IntArray
+    """Store-wide sequence number of the message (its index in commit order)."""
+    size_bytes: IntArray
+    """Size of the message's text."""
+
+    def __len__(self) -> int:
+        return int(self.commit_s.size)
+
+    def subset(self, mask: npt.NDArray[np.bool_] | IntArray) -> Deliveries:
+        """The pairs selected by a boolean mask or index array, order kept."""
+        return Deliveries(
+            commit_s=self.commit_s[mask],
+            client=self.client[mask],
+            order=self.order[mask],
+            seq=self.seq[mask],
+            size_bytes=self.size_bytes[mask],
+        )
+
+
+def _poisson_times(
+    rng: np.random.Generator, orders: int, interval: float, duration: float
+) -> tuple[FloatArray, IntArray]:
+    counts = rng.poisson(duration / interval, size=orders)
+    order = np.repeat(np.arange(orders, dtype=np.int64), counts)
+    return rng.uniform(0.0, duration, size=order.size), order
+
+
+def _periodic_times(
+    rng: np.random.Generator, orders: int, interval: float, duration: float
+) -> tuple[FloatArray, IntArray]:
+    phase = rng.uniform(0.0, interval, size=orders)
+    counts = np.ceil((duration - phase) / interval).astype(np.int64)
+    order = np.repeat(np.arange(orders, dtype=np.int64), counts)
+    starts = np.cumsum(counts) - counts
+    k = np.arange(order.size, dtype=np.int64) - np.repeat(starts, counts)
+    return phase[order] + k * interval, order
+
+
+def _bursty_times(rng: np.random.Generator, scenario: Scenario, orders: int) -> tuple[FloatArray, IntArray]:
+    """Conversations start as a Poisson stream; each holds a geometric number of messages `burst_gap` apart.
+
+    Conversation rate 1/(B*I) times B messages each keeps the mean message interval I per order.
+    """
+    b, gap, duration = scenario.burst_messages, scenario.burst_gap, scenario.duration
+    lead = 10.0 * b * gap  # conversations that began before 0 still deliver messages inside the run
+    rate = 1.0 / (b * scenario.message_interval)
+    starts_n = rng.poisson((duration + lead) * rate, size=orders)
+    conv_order = np.repeat(np.arange(orders, dtype=np.int64), starts_n)
+    conv_start = rng.uniform(-lead, duration, size=conv_order.size)
+    sizes = rng.geometric(1.0 / b, size=conv_order.size)
+    order = np.repeat(conv_order, sizes)
+    first = np.cumsum(sizes) - sizes
+    step = rng.exponential(gap, size=order.size)
+    step[first] = 0.0
+    # Cumulative gaps inside each conversation: global cumsum minus the value at the conversation's start.
+    cum = np.cumsum(step)
+    times = np.repeat(conv_start, sizes) + cum - np.repeat(cum[first], sizes)
+    keep = (times >= 0.0) & (times < duration)
+    return times[keep], order[keep]
+
+
+def generate_messages(scenario: Scenario, rng: np.random.Generator) -> Messages:
+    """Message commits of the scenario's arrival process over [0, duration), senders alternating per order."""
+    orders = scenario.orders
+    if scenario.arrivals == "poisson":
+        times, order = _poisson_times(rng, orders, scenario.message_interval, scenario.duration)
+    elif scenario.arrivals == "periodic":
+        times, order = _periodic_times(rng, orders, scenario.message_interval, scenario.duration)
+    else:
+        times, order = _bursty_times(rng, scenario, orders)
+    by_order = np.lexsort((times, order))
+    times, order = times[by_order], order[by_order]
+    group_start = np.r_[True, order[1:] != order[:-1]]
+    index = np.arange(order.size, dtype=np.int64)
+    rank = index - np.maximum.accumulate(np.where(group_start, index, 0))
+    first_is_admin = rng.integers(0, 2, size=orders, dtype=np.int64)
+    to_customer = ((rank + first_is_admin[order]) % 2) == 1
+    # Sizes: gamma(2) around the mean, so most messages are short and a few are long.
+    size = np.maximum(1, rng.gamma(2.0, scenario.message_bytes / 2.0, size=order.size)).astype(np.int64)
+    by_time = np.argsort(times, kind="stable")
+    return Messages(
+        commit_s=times[by_time],
+        order=order[by_time],
+        size_bytes=size[by_time],
+        to_customer=to_customer[by_time],
+    )
+
+
+def delivery_pairs(messages: Messages, population: Population) -> Deliveries:
+    """Who must receive what: admin-sent messages to the order's customer, customer-sent ones to every admin."""
+    seq = np.arange(len(messages), dtype=np.int64)
+    parts_t, parts_c, parts_o, parts_s, parts_z = [], [], [], [], []
+    to_c = messages.to_customer
+    parts_t.append(messages.commit_s[to_c])
+    parts_c.append(messages.order[to_c] // population.orders_per_customer)
+    parts_o.append(messages.order[to_c])
+    parts_s.append(seq[to_c])
+    parts_z.append(messages.size_bytes[to_c])
+    to_a = ~to_c
+    for admin in range(population.admins):
+        parts_t.append(messages.commit_s[to_a])
+        parts_c.append(np.full(int(to_a.sum()), population.customers + admin, dtype=np.int64))
+        parts_o.append(messages.order[to_a])
+        parts_s.append(seq[to_a])
+        parts_z.append(messages.size_bytes[to_a])
+    t = np.concatenate(parts_t)
+    order = np.argsort(t, kind="stable")  # each part is already sorted: timsort merges the runs
+    return Deliveries(
+        commit_s=t[order],
+        client=np.concatenate(parts_c)[order],
+        order=np.concatenate(parts_o)[order],
+        seq=np.concatenate(parts_s)[order],
+        size_bytes=np.concatenate(parts_z)[order],
+    )
+
+
+class TabVisibility:
+    """Browser tabs that alternate visible and hidden spells (exponential), `hidden_fraction` of the time hidden.
+
+    Stepped forward in time for all clients at once; tells how long each tab has been hidden.
+    """
+
+    def __init__(self, rng: np.random.Generator, clients: int, hidden_fraction: float) -> None:
+        self._rng = rng
+        self._fraction = hidden_fraction
+        self.hidden = rng.random(clients) < hidden_fraction
+        # Spell in progress at time 0 began a random while ago (steady state); long hidden spells matter
+        # because browsers throttle harder after 5 minutes.
+        self.since = -self._spell(self.hidden)
+        self.next_switch = self._spell(self.hidden)
+
+    def _spell(self, hidden: BoolArray) -> FloatArray:
+        mean = np.where(hidden, self._fraction, 1.0 - self._fraction) * VISIBILITY_CYCLE_S
+        return self._rng.standard_exponential(hidden.size) * mean
+
+    def hidden_for(self, now: FloatArray, clients: IntArray) -> FloatArray:
+        """Seconds each of `clients` has had its tab hidden at `now` (per client), NaN while visible.
+
+        Calls must not go back in time for a client.
+        """
+        if 0.0 < self._fraction < 1.0:
+            due = self.next_switch[clients] <= now
+            while np.any(due):
+                idx = clients[due]
+                self.hidden[idx] = ~self.hidden[idx]
+                self.since[idx] = self.next_switch[idx]
+                self.next_switch[idx] += self._spell(self.hidden[idx])
+                due = self.next_switch[clients] <= now
+        return np.where(self.hidden[clients], now - self.since[clients], np.nan)
