@@ -25,6 +25,8 @@ EXIT_INTERRUPTED = 130
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("strategies", "strategies"),
     ("serve", "serve"),
+    ("simulate", "simulate"),
+    ("capacity", "capacity"),
     ("bench", "bench"),
     ("loadtest", "loadtest"),
     ("report", "report"),

@@ -1,0 +1,142 @@
+"""``pollbench capacity``: clients per server process under an SLO, and processes needed for M users.
+
+``--mode sim`` searches with the simulator (sim.capacity). ``--mode measure`` hands over to the load tests:
+``loadtests.capacity`` provides ``add_arguments(parser)`` and ``run(args) -> int``; until that module exists
+the mode stops with a clear error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+from typing import Any
+
+from pollbench.commands.simulate import add_scenario_arguments
+
+HELP = "max clients per server process under an SLO, and processes needed for M users"
+DESCRIPTION = """\
+Find, per strategy, the most clients one server process holds while p99 delivery latency, event-loop
+utilization and connection memory stay within the SLO, then the processes needed for --users clients.
+Example:
+
+  pollbench capacity --mode sim --strategies poll:3,poll:10,sse --slo-p99 10 --users 100000
+"""
+
+MEASURE_MODULE = "loadtests.capacity"
+"""Module implementing --mode measure: add_arguments(parser) and run(args) -> int."""
+
+
+def _measure_module() -> Any | None:
+    """The load tests' capacity module, or None while it does not exist."""
+    try:
+        if importlib.util.find_spec(MEASURE_MODULE) is None:
+            return None
+    except ModuleNotFoundError:
+        return None
+    return importlib.import_module(MEASURE_MODULE)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mode",
+        choices=("sim", "measure"),
+        default="sim",
+        help="sim = search with the simulator (default); measure = real load tests",
+    )
+    add_scenario_arguments(parser)
+    parser.add_argument(
+        "--slo-p99", type=float, default=15.0, metavar="S", help="p99 delivery latency bound, s (15)"
+    )
+    parser.add_argument(
+        "--slo-utilization",
+        type=float,
+        default=0.7,
+        metavar="U",
+        help="event-loop utilization bound, 0..1 (0.7)",
+    )
+    parser.add_argument(
+        "--slo-memory-mb",
+        type=float,
+        metavar="MB",
+        help="connection memory budget per process (default from calibration, 2048)",
+    )
+    parser.add_argument("--users", type=int, default=100_000, metavar="M", help="users to plan for (100000)")
+    parser.set_defaults(capacity_duration="10m")
+    measure = _measure_module()
+    if measure is not None:  # the load-test helper's flags for --mode measure
+        measure.add_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pollbench.commands import CommandError
+
+    if args.mode == "measure":
+        measure = _measure_module()
+        if measure is None:
+            raise CommandError(
+                "--mode measure needs the load-test capacity module (loadtests/capacity.py), which is not "
+                "installed yet; use --mode sim"
+            )
+        return int(measure.run(args))
+    return _run_sim(args)
+
+
+def _run_sim(args: argparse.Namespace) -> int:
+    from pollbench.commands import CommandError
+    from pollbench.commands.simulate import load_calibration_or_fail, scenario_from_args
+    from pollbench.strategies import parse_strategies
+    from sim.capacity import Slo, max_clients_per_process, servers_needed
+
+    if args.users is None or args.users < 1:
+        raise CommandError(f"--users must be a whole number >= 1, got {args.users}")
+    if args.duration is None:
+        args.duration = args.capacity_duration  # searching runs many simulations: 10 min each by default
+    scenario = scenario_from_args(args).override(admins=0)
+    calibration = load_calibration_or_fail(scenario.calibration)
+    memory = int(args.slo_memory_mb * 1024**2) if args.slo_memory_mb else calibration.memory_budget_bytes
+    try:
+        slo = Slo(p99_s=args.slo_p99, utilization=args.slo_utilization, memory_bytes=memory)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    rows = []
+    for strategy in parse_strategies(scenario.strategies):
+        found = max_clients_per_process(strategy, scenario, slo, calibration)
+        row = found.to_dict()
+        row["servers_for_users"] = servers_needed(args.users, found.max_clients)
+        rows.append(row)
+    out = {
+        "source": "sim",
+        "users": args.users,
+        "slo": {"p99_s": slo.p99_s, "utilization": slo.utilization, "memory_bytes": slo.memory_bytes},
+        "scenario": scenario.to_dict(),
+        "strategies": rows,
+    }
+    if args.json:
+        print(json.dumps(out, indent=2, default=float))
+        return 0
+    _print_table(out)
+    return 0
+
+
+def _print_table(out: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    slo = out["slo"]
+    table = Table(
+        title=f"Capacity per server process (SLO: p99 <= {slo['p99_s']:g} s, utilization <= {slo['utilization']:.0%},"
+        f" connection memory <= {slo['memory_bytes'] / 1024**2:,.0f} MB)"
+    )
+    for col in ("strategy", "max clients/process", "limited by", f"processes for {out['users']:,} users"):
+        table.add_column(col, justify="left" if col == "strategy" else "right")
+    for r in out["strategies"]:
+        need = r["servers_for_users"]
+        table.add_row(
+            r["strategy"],
+            f"{r['max_clients']:,}" + ("+" if not r["limited_by"] else ""),
+            ", ".join(r["limited_by"]) or "search ceiling",
+            "-" if need is None else f"{need:,}",
+        )
+    Console().print(table)

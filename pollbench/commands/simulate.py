@@ -1,0 +1,193 @@
+"""``pollbench simulate``: run the capacity model for every strategy and print what each one costs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+HELP = "simulate strategies at any scale (fast numpy model, SimPy reference)"
+DESCRIPTION = """\
+Simulate clients, network and server for each delivery strategy and report delivery latency, request rate,
+empty polls, bytes, server utilization, queue waits, open connections and radio energy per client-hour.
+Flags override the scenario file. Example:
+
+  pollbench simulate --strategies all --clients 100000 --duration 1h --out results/sim
+"""
+
+
+def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
+    """Scenario flags shared by ``simulate`` and ``capacity``."""
+    parser.add_argument("--scenario", metavar="FILE.toml", help="scenario file (flags override it)")
+    parser.add_argument("--strategies", metavar="LIST|all", help="comma-separated strategy specs, or 'all'")
+    parser.add_argument("--clients", type=int, metavar="N", help="customer clients")
+    parser.add_argument("--orders-per-client", type=int, metavar="K", help="orders per customer")
+    parser.add_argument("--admins", type=int, metavar="A", help="admin clients (watch every order)")
+    parser.add_argument(
+        "--arrivals", choices=("poisson", "periodic", "bursty"), help="message arrival process"
+    )
+    parser.add_argument(
+        "--message-interval", metavar="SECONDS", help="mean seconds between messages per order"
+    )
+    parser.add_argument("--duration", metavar="3600|1h", help="simulated time")
+    parser.add_argument("--rtt-ms", type=float, metavar="MS", help="median client round-trip time")
+    parser.add_argument("--server-processes", type=int, metavar="C", help="server processes (event loops)")
+    parser.add_argument(
+        "--service-time-ms", type=float, metavar="MS", help="force this service time for every request"
+    )
+    parser.add_argument(
+        "--calibration", metavar="FILE", help="calibration JSON (service times, bytes, memory)"
+    )
+    parser.add_argument("--seed", type=int, metavar="S", help="random seed")
+    parser.add_argument(
+        "--engine",
+        choices=("fast", "des", "auto"),
+        default="fast",
+        help="fast = bulk numpy model (default); des = detailed SimPy model (small runs)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_scenario_arguments(parser)
+    parser.add_argument("--out", metavar="DIR", help="write summary.json and deliveries.parquet into DIR")
+
+
+def scenario_from_args(args: argparse.Namespace) -> Any:
+    """The scenario file (or defaults) with the given flags applied."""
+    from pollbench.scenario import load_scenario
+
+    return load_scenario(
+        args.scenario,
+        strategies=args.strategies,
+        clients=args.clients,
+        orders_per_client=args.orders_per_client,
+        admins=args.admins,
+        arrivals=args.arrivals,
+        message_interval=args.message_interval,
+        duration=args.duration,
+        rtt_ms=args.rtt_ms,
+        server_processes=args.server_processes,
+        service_time_ms=args.service_time_ms,
+        calibration=args.calibration,
+        seed=args.seed,
+    )
+
+
+def load_calibration_or_fail(path: str | None) -> Any:
+    from pollbench.commands import CommandError
+    from sim.calibration import CalibrationError, load_calibration
+
+    try:
+        return load_calibration(path)
+    except CalibrationError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from pollbench.results import write_deliveries, write_summary
+    from sim.run import simulate
+
+    scenario = scenario_from_args(args)
+    calibration = load_calibration_or_fail(scenario.calibration)
+    show_progress = not args.json and sys.stderr.isatty()
+    if show_progress:
+        run_ = _with_progress(scenario, calibration, args.engine)
+    else:
+        run_ = simulate(scenario, engine=args.engine, calibration=calibration)
+    summary = run_.summary
+    sampled = any(r.extra.get("deliveries_sampled") for r in summary.strategies.values())
+    if args.out:
+        write_summary(args.out, summary)
+        write_deliveries(args.out, run_.deliveries_columns())
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps(_finite(asdict(summary)), indent=2))
+        return 0
+    _print_table(summary)
+    if args.out:
+        note = (
+            " (sampled: every k-th message per strategy, see extra.deliveries_recorded_every)"
+            if sampled
+            else ""
+        )
+        print(f"wrote {args.out}/summary.json and {args.out}/deliveries.parquet{note}")
+    return 0
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: write null, as summary.json does."""
+    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if hasattr(value, "item"):
+        return _finite(value.item())
+    return value
+
+
+def _with_progress(scenario: Any, calibration: Any, engine: Any) -> Any:
+    from rich.progress import Progress
+
+    from pollbench.strategies import parse_strategies
+    from sim.run import simulate
+
+    specs = [s.spec for s in parse_strategies(scenario.strategies)]
+    with Progress(transient=True) as bar:
+        tasks = {spec: bar.add_task(spec, total=1.0) for spec in specs}
+
+        def progress(spec: str, fraction: float) -> None:
+            bar.update(tasks[spec], completed=fraction)
+
+        return simulate(scenario, engine=engine, calibration=calibration, progress=progress)
+
+
+def _print_table(summary: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    sc = summary.scenario
+    table = Table(
+        title=f"Simulated {sc['clients']} clients x {sc['orders_per_client']} orders, {sc['duration']:g} s, "
+        f"{sc['server_processes']} server process(es), seed {summary.seed}"
+    )
+    for col in (
+        "strategy",
+        "latency mean",
+        "p99",
+        "req/s",
+        "empty polls",
+        "B/client/min",
+        "util",
+        "wait p99",
+        "open conn",
+        "J/client-h",
+        "delivered",
+    ):
+        table.add_column(col, justify="right" if col != "strategy" else "left")
+    for spec, r in summary.strategies.items():
+        table.add_row(
+            spec,
+            f"{r.latency_s.mean:.3g} s",
+            f"{r.latency_s.p99:.3g} s",
+            f"{r.requests_per_s:,.0f}",
+            f"{r.empty_poll_fraction:.1%}",
+            f"{r.bytes_per_client_per_min:,.0f}",
+            f"{r.server_utilization:.0%}" + (" !" if r.extra.get("offered_load", 0) > 1 else ""),
+            f"{r.queue_wait_s.p99 * 1000:.3g} ms",
+            f"{r.open_connections:,.1f}",
+            f"{r.energy_j_per_client_hour:,.0f}",
+            f"{r.messages.delivered:,}/{r.messages.sent:,}",
+        )
+    console = Console() if sys.stdout.isatty() else Console(width=160)  # pipes and logs: no squeezed columns
+    console.print(table)
+    overloaded = [s for s, r in summary.strategies.items() if r.extra.get("offered_load", 0) > 1]
+    if overloaded:
+        console.print(
+            f"[yellow]! offered load > 1: {', '.join(overloaded)} overload one process; "
+            "try more --server-processes or 'pollbench capacity'[/yellow]"
+        )
