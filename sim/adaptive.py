@@ -2,8 +2,8 @@
 
 The schedule depends on each client's own news, so it cannot be laid out in advance like setInterval; all
 clients are stepped forward together, one poll each per step (vectorised across clients). The interval rule
-and browser throttling of hidden tabs are the shared spec's (:meth:`pollbench.strategies.Adaptive.next_interval`
-and :meth:`~pollbench.strategies.Adaptive.effective_interval`), applied elementwise; a test checks the two agree.
+and browser throttling of hidden tabs are the shared spec's (``Adaptive.next_interval`` and
+``Adaptive.effective_interval`` of pollbench.strategies), applied elementwise; a test checks the two agree.
 The next poll is timed from the previous one (the timer is re-armed when the poll is sent).
 """
 

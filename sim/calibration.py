@@ -106,7 +106,7 @@ class WireBytes:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Calibration:
-    """Every constant of the simulated server and wire; defaults until the reference server calibrates them."""
+    """Every constant of the simulated server and wire; defaults until the reference server is measured."""
 
     service_ms: ServiceTimes = field(default_factory=ServiceTimes)
     """Mean service time per request kind."""

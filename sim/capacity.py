@@ -1,4 +1,4 @@
-"""Capacity search: how many clients one server process holds under an SLO, and how many processes M users need.
+"""Capacity search: clients one server process holds under an SLO, and processes needed for M users.
 
 For one strategy the SLO is met when the simulated p99 delivery latency stays under a bound, the event loop's
 offered load stays under a utilization ceiling, and open connections (push streams, parked long-polls) fit a

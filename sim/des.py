@@ -51,7 +51,7 @@ class EventLoop:
     def job(
         self, kind: RequestKind | Callable[[Any], RequestKind], on_start: Callable[[], Any] | None = None
     ) -> Proc:
-        """Queue, then hold the loop for one service time; returns on_start()'s value (taken at service start).
+        """Queue, then hold the loop for one service time; returns on_start() taken at service start.
 
         `kind` may depend on that value (a 304 or a full answer depending on what the handler found).
         """

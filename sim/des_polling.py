@@ -6,6 +6,8 @@ back. What a request finds is decided when its handler starts (the store is read
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import simpy
 
@@ -113,7 +115,7 @@ def _seed_tick(
         for order in range(client * k, client * k + k):
             yield env.timeout(rtt / 2.0)
             tally.requests += 1
-            pairs = yield from loop.job("full_messages", lambda o=order: board.take(client, o))
+            pairs = yield from loop.job("full_messages", partial(board.take, client, order))
             tally.bytes += full_get_bytes(wire)
             yield env.timeout(rtt / 2.0)
             deliver(tally, ctx, pairs, env.now)

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from pollbench.strategies import ServerSentEvents, WebSocket
+from sim.calibration import RequestKind
 from sim.context import Progress, RunContext
 from sim.polling import WINDOW_REQUESTS
 from sim.server import FifoServer
@@ -58,7 +59,7 @@ def _push_server(strategy: ServerSentEvents | WebSocket, ctx: RunContext, tally:
     periods = math.ceil(duration / period)
     rows = max(1, WINDOW_REQUESTS // n)
     fifo = FifoServer()
-    keepalive = "heartbeat" if sse else "ping"
+    keepalive: RequestKind = "heartbeat" if sse else "ping"
     for p0 in range(0, periods, rows):
         p1 = min(periods, p0 + rows)
         beats = ((np.arange(p0, p1) * period)[:, None] + inner[None, :]).ravel()

@@ -42,7 +42,7 @@ class FifoServer:
         """Requests handed to the loop."""
 
     def process(self, arrivals: npt.ArrayLike, services: npt.ArrayLike) -> FloatArray:
-        """Queue waits of requests arriving at `arrivals` (sorted ascending) with `services` seconds of work."""
+        """Queue waits of requests arriving at `arrivals` (sorted ascending) needing `services` seconds."""
         a = np.asarray(arrivals, dtype=np.float64)
         s = np.asarray(services, dtype=np.float64)
         if a.shape != s.shape or a.ndim != 1:

@@ -1,8 +1,8 @@
 """Workload: who watches which orders, when messages are committed, who must receive them.
 
 Customers each own `orders_per_client` orders (conversations with the shop); admins watch every order. In
-each order messages arrive as a Poisson stream, strictly periodically (Bozdag et al.'s publish interval), or in
-bursts (idle, then a conversation of back-and-forth messages). Senders alternate customer/admin within an
+each order messages arrive as a Poisson stream, strictly periodically (Bozdag et al.'s publish interval), or
+in bursts (idle, then a conversation of back-and-forth messages). Senders alternate customer/admin within an
 order, so half the messages go to the customer and the other half to every admin.
 
 Client ids: customers are 0..N-1 (customer i owns orders i*K .. i*K+K-1), admins are N..N+A-1.
@@ -192,7 +192,7 @@ def generate_messages(scenario: Scenario, rng: np.random.Generator) -> Messages:
 
 
 def delivery_pairs(messages: Messages, population: Population) -> Deliveries:
-    """Who must receive what: admin-sent messages to the order's customer, customer-sent ones to every admin."""
+    """Who receives what: admin-sent messages go to the customer, customer-sent ones to every admin."""
     seq = np.arange(len(messages), dtype=np.int64)
     parts_t, parts_c, parts_o, parts_s, parts_z = [], [], [], [], []
     to_c = messages.to_customer
@@ -220,7 +220,7 @@ def delivery_pairs(messages: Messages, population: Population) -> Deliveries:
 
 
 class TabVisibility:
-    """Browser tabs that alternate visible and hidden spells (exponential), `hidden_fraction` of the time hidden.
+    """Browser tabs alternating visible and hidden spells (exponential), hidden `hidden_fraction` of the time.
 
     Stepped forward in time for all clients at once; tells how long each tab has been hidden.
     """

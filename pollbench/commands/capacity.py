@@ -126,8 +126,9 @@ def _print_table(out: dict[str, Any]) -> None:
 
     slo = out["slo"]
     table = Table(
-        title=f"Capacity per server process (SLO: p99 <= {slo['p99_s']:g} s, utilization <= {slo['utilization']:.0%},"
-        f" connection memory <= {slo['memory_bytes'] / 1024**2:,.0f} MB)"
+        title=f"Capacity per server process (SLO: p99 <= {slo['p99_s']:g} s, "
+        f"utilization <= {slo['utilization']:.0%}, "
+        f"connection memory <= {slo['memory_bytes'] / 1024**2:,.0f} MB)"
     )
     for col in ("strategy", "max clients/process", "limited by", f"processes for {out['users']:,} users"):
         table.add_column(col, justify="left" if col == "strategy" else "right")
