@@ -47,11 +47,16 @@ def paired_runs(results: ResultSet) -> pd.DataFrame:
         same_clients = s_rows[s_rows["clients"] == m["clients"]]
         s = (same_clients if not same_clients.empty else s_rows).iloc[0]
         pair: dict[str, Any] = {"strategy": strategy, "sim_run": s["run"], "measured_run": m["run"]}
-        for col in ("clients", "server_utilization", *AGREEMENT_BARS):
+        for col in ("clients", "server_utilization", "latency_s.count", *AGREEMENT_BARS):
             pair[f"{col}_sim"] = s[col]
             pair[f"{col}_measured"] = m[col]
         pairs.append(pair)
     return pd.DataFrame(pairs)
+
+
+def _count(value: Any) -> int:
+    x = float(value)
+    return int(x) if math.isfinite(x) else 0
 
 
 def _ratio(sim: float, measured: float) -> float:
@@ -64,7 +69,8 @@ def agreement(results: ResultSet) -> pd.DataFrame:
     """One row per (strategy, metric) run both ways, with the ratio and a verdict.
 
     Columns: strategy, metric, sim, measured, ratio (sim / measured), bar, agrees (True, False, or None
-    when the metric is absent on either side), moderate_load (measured utilization below 60 %).
+    when the metric is absent on either side), moderate_load (measured utilization below 60 %),
+    samples (measured deliveries behind a latency figure; 0 for other metrics).
     """
     rows: list[dict[str, Any]] = []
     for p in paired_runs(results).to_dict("records"):
@@ -83,8 +89,20 @@ def agreement(results: ResultSet) -> pd.DataFrame:
                     "bar": bar,
                     "agrees": None if math.isnan(ratio) else bool(abs(ratio - 1) <= bar),
                     "moderate_load": moderate,
+                    "samples": _count(p["latency_s.count_measured"]) if metric.startswith("latency") else 0,
                 }
             )
     return pd.DataFrame(
-        rows, columns=["strategy", "metric", "sim", "measured", "ratio", "bar", "agrees", "moderate_load"]
+        rows,
+        columns=[
+            "strategy",
+            "metric",
+            "sim",
+            "measured",
+            "ratio",
+            "bar",
+            "agrees",
+            "moderate_load",
+            "samples",
+        ],
     )

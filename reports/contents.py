@@ -20,7 +20,10 @@ from reports.load import ResultSet
 from reports.numbers import fmt, si
 from reports.planning import capacity_plan
 
-__all__ = ["ReportContents", "Table", "collect", "disagreements", "display_tables"]
+FEW_SAMPLES = 1000
+"""Below this many measured deliveries a latency percentile is itself uncertain; the report says so."""
+
+__all__ = ["FEW_SAMPLES", "ReportContents", "Table", "collect", "disagreements", "display_tables"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -169,6 +172,8 @@ def _agreement_table(table: pd.DataFrame) -> Table:
             verdict = f"DISAGREES by {abs(r['ratio'] - 1):.0%}"
         if not r["moderate_load"]:
             verdict += " (measured server ≥ 60 % busy: bar not expected to hold)"
+        if 0 < r["samples"] < FEW_SAMPLES:
+            verdict += f" (only {r['samples']} measured deliveries)"
         rows.append(
             [
                 r["strategy"],

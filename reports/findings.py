@@ -163,6 +163,20 @@ def _compare_to_seed(best: Any, table: pd.DataFrame) -> str:
     return out + "."
 
 
+def _disagreement_note(results: ResultSet, strategy: str) -> str:
+    """A warning when the recommended strategy's simulated and measured figures disagree."""
+    from reports.agreement import agreement
+
+    table = agreement(results)
+    if table.empty:
+        return ""
+    disagrees = table["agrees"].map(lambda a: a is False)  # None means "not comparable", not a disagreement
+    bad = table[(table["strategy"] == strategy) & disagrees]
+    if bad.empty:
+        return ""
+    return f" Caution: its simulated and measured {', '.join(bad['metric'])} disagree (see below)."
+
+
 def _procs(value: Any) -> str:
     return "an unknown number of" if value is None or pd.isna(value) else f"{int(value):,}"
 
@@ -191,6 +205,7 @@ def recommend(results: ResultSet, config: RecommendConfig | None = None) -> Find
         f"{si(best['requests_per_month'])} requests/month."
     )
     text += _compare_to_seed(best, table)
+    text += _disagreement_note(results, str(best["strategy"]))
     others = ok[ok["strategy"] != best["strategy"]]
     if not others.empty:
         runner = others.sort_values(["processes_needed", "traffic_gb_per_month"]).iloc[0]

@@ -19,10 +19,12 @@ import pandas as pd
 from reports.capacity import max_clients_per_process
 from reports.load import ResultSet
 
-__all__ = ["PLAN_USERS", "PlanConfig", "SECONDS_PER_MONTH", "capacity_basis", "capacity_plan"]
+__all__ = ["LIGHT_LOAD", "PLAN_USERS", "PlanConfig", "SECONDS_PER_MONTH", "capacity_basis", "capacity_plan"]
 
 PLAN_USERS: tuple[int, ...] = (1_000, 10_000, 100_000, 1_000_000)
 SECONDS_PER_MONTH = 60 * 60 * 24 * 30
+LIGHT_LOAD = 0.05
+"""Utilization below which a derived clients-per-process figure is flagged as unreliable."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,9 +68,11 @@ def capacity_basis(results: ResultSet, row: Mapping[str, Any], config: PlanConfi
     if not math.isfinite(util) or util <= 0 or per_process <= 0:
         return math.nan, "unknown: no utilization figure and no capacity search"
     derived = per_process / util * config.target_utilization
+    # a long linear extrapolation from a nearly idle server hides fixed costs and queueing; say so
+    caveat = "; extrapolated from a light load, unreliable" if util < LIGHT_LOAD else ""
     return derived, (
         f"derived: {per_process:,.0f} clients/process at {util:.1%} busy, "
-        f"scaled to {config.target_utilization:.0%} busy (CPU only)"
+        f"scaled to {config.target_utilization:.0%} busy (CPU only{caveat})"
     )
 
 

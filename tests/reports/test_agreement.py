@@ -47,3 +47,15 @@ def test_heavy_measured_load_is_marked():
 def test_strategies_run_one_way_only_are_not_paired():
     rs = result_set([dict(source="sim", strategy="sse"), dict(source="measured", strategy="ws")])
     assert agreement(rs).empty
+
+
+def test_latency_rows_carry_the_measured_sample_count():
+    rs = _pair(100.0, 100.0)
+    rs.runs["latency_s.count"] = 185
+    table = agreement(rs)
+    assert table.set_index("metric")["samples"].to_dict() == {
+        "latency_s.p50": 185,
+        "latency_s.p95": 185,
+        "requests_per_s": 0,
+        "bytes_per_poll": 0,
+    }

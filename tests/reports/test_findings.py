@@ -70,3 +70,15 @@ def test_latency_claim_fails_when_p99_is_well_over_three_seconds():
 
 def test_claims_without_figures_say_no_data():
     assert [c.verdict for c in seed_claims(result_set([_row("sse", 0.1, 0.1)]), _CFG)] == ["no data"] * 3
+
+
+def test_recommendation_warns_when_its_sim_and_measured_figures_disagree():
+    rs = result_set(
+        [
+            _row("sse", 0.1, 0.05),
+            {**_row("sse", 0.5, 0.05), "source": "sim"},  # simulated p50 and p95 five times the measured ones
+        ]
+    )
+    text = recommend(rs, _CFG).text
+    assert text.startswith("sse (measured)")
+    assert "Caution: its simulated and measured latency_s.p50, latency_s.p95 disagree" in text

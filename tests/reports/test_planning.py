@@ -83,3 +83,8 @@ def test_one_row_per_strategy_and_user_count():
     plan = capacity_plan(result_set([dict(strategy="sse"), dict(strategy="ws")]))
     assert len(plan) == 2 * 4
     assert sorted(plan["users"].unique()) == [1_000, 10_000, 100_000, 1_000_000]
+
+
+def test_a_derivation_from_a_nearly_idle_server_is_flagged_unreliable():
+    row = capacity_plan(_one(server_utilization=0.02), PlanConfig(users=(1000,))).iloc[0]
+    assert "extrapolated from a light load, unreliable" in row["basis"]
