@@ -46,7 +46,7 @@ class Finding:
     title: str
     """What is being checked, e.g. the seed's claim quoted."""
     verdict: str
-    """One of: holds, does not hold, no data, recommended."""
+    """One of: holds, does not hold, uncertain, no data, recommended."""
     text: str
     """The numbers behind the verdict, in a sentence or two."""
 
@@ -116,8 +116,10 @@ def _claim_pollers(rows: list[Any]) -> Finding:
         for r in have
     ]
     holds = have[0].max_clients_per_process >= SEED_POLLERS_PER_SERVER
+    # a figure extrapolated from a nearly idle server cannot confirm or refute a capacity claim
+    verdict = "uncertain" if "unreliable" in str(have[0].basis) else _verdict(holds)
     return Finding(
-        title=title, verdict=_verdict(holds), text=f"Judged on {have[0].strategy}. " + "; ".join(parts) + "."
+        title=title, verdict=verdict, text=f"Judged on {have[0].strategy}. " + "; ".join(parts) + "."
     )
 
 

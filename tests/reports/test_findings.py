@@ -82,3 +82,8 @@ def test_recommendation_warns_when_its_sim_and_measured_figures_disagree():
     text = recommend(rs, _CFG).text
     assert text.startswith("sse (measured)")
     assert "Caution: its simulated and measured latency_s.p50, latency_s.p95 disagree" in text
+
+
+def test_pollers_claim_is_uncertain_when_capacity_is_extrapolated_from_a_nearly_idle_server():
+    claim = seed_claims(result_set([_row("seed-dashboard:3", 2.9, 0.01)]), _CFG)[1]
+    assert claim.verdict == "uncertain" and "unreliable" in claim.text
