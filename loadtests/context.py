@@ -5,10 +5,12 @@ arguments) from :class:`Settings` (the locustfile's custom command-line argument
 this process's place among the workers. Users ask it for their customer (receivers) or their block of
 orders (senders) and record into its :class:`~loadtests.recorder.Recorder`.
 
-Distributing clients: with ``W`` workers, worker ``i`` gives its ``k``-th receiver customer ``i + k*W``
-(and likewise for senders), so the workers together cover customers ``0..N-1`` without talking to each
-other. Locust's dispatcher spreads each user class evenly over the workers, so this is exact for a single
-process and off by at most a client or two per worker otherwise.
+Distributing clients: with ``W`` workers, worker ``i`` gives its ``k``-th receiver customer ``i + k*W``,
+so the workers together cover customers ``0..N-1`` without talking to each other (Locust's dispatcher
+spreads each user class evenly, so this is exact for one process and off by a client or two per worker
+otherwise). Senders post only into the orders of receivers running in their own process, split among
+that process's senders: the message rate follows the receivers that are actually there, on every
+worker and at every step of a ramp.
 """
 
 from __future__ import annotations
@@ -51,10 +53,9 @@ class Settings:
     message_bytes: int
     """Approximate size of one message's JSON, bytes (sets the content length senders post)."""
 
-    @property
-    def senders(self) -> int:
-        """Sender users needed to cover every receiver's orders."""
-        return max(1, math.ceil(self.receivers / self.customers_per_sender))
+    def senders(self, workers: int = 1) -> int:
+        """Sender users for the receivers: one per block of customers, and at least one per worker."""
+        return max(1, workers, math.ceil(self.receivers / self.customers_per_sender))
 
 
 class LoadContext:
@@ -72,7 +73,11 @@ class LoadContext:
         self.workers = max(1, workers)
         self.recorder = Recorder(strategy=settings.strategy.spec, raw_dir=settings.raw_dir)
         self._receiver_counter = itertools.count()
-        self._sender_counter = itertools.count()
+        self.active: list[Customer] = []
+        """Customers of the receivers started in this process, in start order."""
+        self.senders_here = 0
+        self._targets: dict[int, list[tuple[Customer, str]]] = {}
+        self._targets_key = (0, 0)
 
     def _global_index(self, counter: itertools.count[int]) -> int:
         return self.worker_index + next(counter) * self.workers
@@ -83,13 +88,25 @@ class LoadContext:
         customers = self.fixtures.customers
         return index, customers[index % min(len(customers), self.settings.receivers)]
 
-    def next_sender(self) -> tuple[int, list[Customer]]:
-        """The next sender's global index and the customers whose orders it posts to."""
-        index = self._global_index(self._sender_counter)
-        b = self.settings.customers_per_sender
-        limit = min(self.settings.receivers, len(self.fixtures.customers))
-        block = list(self.fixtures.customers[index * b : min((index + 1) * b, limit)])
-        return index, block
+    def register_receiver(self, customer: Customer) -> None:
+        """A receiver of this process has started; senders here now post into its orders."""
+        self.active.append(customer)
+
+    def register_sender(self) -> int:
+        """A sender of this process has started; returns its local index."""
+        self.senders_here += 1
+        return self.senders_here - 1
+
+    def sender_targets(self, index: int) -> list[tuple[Customer, str]]:
+        """(customer, order) pairs local sender `index` posts into: every n-th local receiver's orders."""
+        key = (len(self.active), self.senders_here)
+        if key != self._targets_key:
+            self._targets, self._targets_key = {}, key
+        if index not in self._targets:
+            n = max(1, self.senders_here)
+            mine = self.active[index % n :: n]
+            self._targets[index] = [(c, order) for c in mine for order in c.orders]
+        return self._targets[index]
 
 
 _CONTEXT: list[LoadContext] = []

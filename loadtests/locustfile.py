@@ -112,7 +112,8 @@ def _choose_users(environment: Environment, **_: Any) -> None:
     if options.user_classes:
         return  # the user named classes explicitly: respect that choice
     receiver = receiver_class(settings.strategy)
-    SenderUser.fixed_count = settings.senders
+    workers = int(options.expect_workers) if isinstance(environment.runner, MasterRunner) else 1
+    SenderUser.fixed_count = settings.senders(workers)
     chosen: list[type[User]] = [SenderUser, receiver]
     if options.receivers:
         receiver.fixed_count = settings.receivers
@@ -125,7 +126,7 @@ def _choose_users(environment: Environment, **_: Any) -> None:
         settings.strategy.spec,
         settings.receivers if options.receivers else "remaining",
         receiver.__name__,
-        settings.senders,
+        SenderUser.fixed_count,
     )
 
 

@@ -64,7 +64,6 @@ def _read_csvs(raw: Path, kind: str, dtypes: dict[str, Any]) -> pd.DataFrame:
 
 
 _DELIVERY_TYPES = {
-    "strategy": "str",
     "client": "str",
     "order_id": "str",
     "seq": "int64",
@@ -81,6 +80,7 @@ def merge_raw(raw: str | Path) -> MergedRun:
     if not states:
         raise ResultsError(f"{raw}: no process-*.json; the Locust run wrote no records (see its locust.log)")
     deliveries = _read_csvs(raw, "deliveries", _DELIVERY_TYPES)
+    deliveries.insert(0, "strategy", str(states[0]["strategy"]))
     deliveries["latency_s"] = deliveries["received_at"] - deliveries["created_at"]
     deliveries = deliveries.sort_values(["received_at", "client", "seq"], kind="stable").reset_index(
         drop=True
@@ -121,7 +121,13 @@ def _expected(sessions: list[dict[str, Any]], sent: pd.DataFrame) -> pd.DataFram
     ]
     watch = pd.DataFrame(rows, columns=["client", "order_id", "baseline_seq", "ended_at"])
     if watch.empty or sent.empty:
-        return pd.DataFrame({"client": [], "order_id": [], "seq": np.array([], dtype=np.int64)})
+        return pd.DataFrame(
+            {
+                "client": pd.Series(dtype=str),
+                "order_id": pd.Series(dtype=str),
+                "seq": pd.Series(dtype=np.int64),
+            }
+        )
     pairs = watch.merge(sent[["order_id", "seq", "created_at"]], on="order_id")
     keep = (pairs["seq"] > pairs["baseline_seq"]) & (pairs["created_at"] <= pairs["ended_at"])
     return pairs.loc[keep, ["client", "order_id", "seq"]].drop_duplicates().reset_index(drop=True)

@@ -19,6 +19,7 @@ which :mod:`loadtests.merge` reads back after the run. Nothing here imports Locu
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import socket
@@ -30,8 +31,8 @@ from typing import IO, Any
 
 __all__ = ["Recorder", "Session", "Traffic", "parse_created_at", "process_tag"]
 
-DELIVERY_HEADER = "strategy,client,order_id,seq,created_at,received_at\n"
-SENT_HEADER = "order_id,seq,created_at,sender_type\n"
+DELIVERY_HEADER = ("client", "order_id", "seq", "created_at", "received_at")
+SENT_HEADER = ("order_id", "seq", "created_at", "sender_type")
 
 
 def parse_created_at(text: str) -> float:
@@ -105,18 +106,22 @@ class Recorder:
         self.delivered_count = 0
         self.sent_count = 0
         self.started_at: float | None = None
-        self._deliveries: IO[str] | None = None
-        self._sent: IO[str] | None = None
+        self._files: list[IO[str]] = []
+        self._deliveries: Any = None
+        self._sent: Any = None
 
-    def _open(self, kind: str, header: str) -> IO[str] | None:
+    def _open(self, kind: str, header: tuple[str, ...]) -> Any:
+        """A csv writer on this process's `kind` file (None when records are not kept)."""
         if self.raw_dir is None:
             return None
         self.raw_dir.mkdir(parents=True, exist_ok=True)
         path = self.raw_dir / f"{kind}-{self.tag}.csv"
-        f = path.open("a", encoding="utf-8", buffering=1 << 16)
+        f = path.open("a", encoding="utf-8", newline="", buffering=1 << 16)
+        self._files.append(f)
+        writer = csv.writer(f)
         if f.tell() == 0:
-            f.write(header)
-        return f
+            writer.writerow(header)
+        return writer
 
     def start_session(self, client: str, orders: Sequence[str], baseline_seq: int, now: float) -> Session:
         """Register a receiving client that starts expecting messages after `baseline_seq`."""
@@ -141,9 +146,7 @@ class Recorder:
             self._deliveries = self._open("deliveries", DELIVERY_HEADER)
         if self._deliveries is not None:
             # repr keeps every digit of the float: the records are exact, unlike Locust's rounded stats.
-            self._deliveries.write(
-                f"{self.strategy},{session.client},{order_id},{seq},{created_at!r},{received_at!r}\n"
-            )
+            self._deliveries.writerow((session.client, order_id, seq, repr(created_at), repr(received_at)))
         return True
 
     def sent(self, order_id: str, seq: int, created_at: float, sender_type: str) -> None:
@@ -152,13 +155,12 @@ class Recorder:
         if self._sent is None:
             self._sent = self._open("sent", SENT_HEADER)
         if self._sent is not None:
-            self._sent.write(f"{order_id},{seq},{created_at!r},{sender_type}\n")
+            self._sent.writerow((order_id, seq, repr(created_at), sender_type))
 
     def flush(self, now: float) -> None:
         """Write sessions and traffic, and flush the record files (called when a test stops)."""
-        for f in (self._deliveries, self._sent):
-            if f is not None:
-                f.flush()
+        for f in self._files:
+            f.flush()
         if self.raw_dir is None:
             return
         self.raw_dir.mkdir(parents=True, exist_ok=True)
@@ -180,7 +182,7 @@ class Recorder:
 
     def close(self, now: float) -> None:
         self.flush(now)
-        for f in (self._deliveries, self._sent):
-            if f is not None:
-                f.close()
+        for f in self._files:
+            f.close()
+        self._files.clear()
         self._deliveries = self._sent = None

@@ -92,7 +92,9 @@ class LoadTestConfig:
 
     @property
     def senders(self) -> int:
-        return max(1, math.ceil(self.users / self.customers_per_sender))
+        """Sender users (the locustfile computes the same: a block of customers each, one per worker)."""
+        workers = self.expect_workers if self.master else self.processes
+        return max(1, workers, math.ceil(self.users / self.customers_per_sender))
 
 
 def slug(spec: str) -> str:

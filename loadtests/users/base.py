@@ -120,6 +120,7 @@ class ReceiverUser(PollbenchUser):
         self.cursors = dict.fromkeys(self.customer.orders, 0)
         self.etag = None
         self.session = self.ctx.recorder.start_session(self.customer.id, self.customer.orders, 0, time.time())
+        self.ctx.register_receiver(self.customer)
 
     def load_orders(self, conn: HttpConnection) -> bool:
         """The page load: the order list with each order's cursor, which becomes the starting point."""

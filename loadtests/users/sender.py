@@ -1,10 +1,11 @@
 """Sender users: the other side of every conversation.
 
-Each sender serves a block of receiving customers and posts into their orders as a Poisson process
-with mean ``--message-interval`` per order: the superposition over the block's orders is one Poisson
-process whose events pick an order uniformly. Posts alternate per order between the customer's token
-(the customer writing from another device) and an admin's. The schedule is absolute (next post time =
-previous scheduled time + exponential gap), so a slow POST does not lower the rate.
+Each sender serves a share of the receivers running in its own Locust process and posts into their
+orders as a Poisson process with mean ``--message-interval`` per order: the superposition over its
+orders is one Poisson process whose events pick an order uniformly. Posts alternate per order between
+the customer's token (the customer writing from another device) and an admin's. The schedule is
+absolute (next post time = previous scheduled time + exponential gap), so a slow POST does not lower
+the rate.
 
 After ``--send-for`` seconds senders fall silent: the receivers then have the rest of the run to
 drain, and any message still missing is a real gap, not an unfinished delivery.
@@ -40,13 +41,9 @@ class SenderUser(PollbenchUser):
     @task
     def run_sender(self) -> None:
         settings = self.ctx.settings
-        index, block = self.ctx.next_sender()
-        rng = random.Random(settings.seed * 7_919 + index)
-        targets = [(c, order) for c in block for order in c.orders]
+        index = self.ctx.register_sender()
+        rng = random.Random(settings.seed * 7_919 + self.ctx.worker_index * 1_000_003 + index)
         admins = self.ctx.fixtures.admins
-        if not targets:
-            return  # more senders than blocks of customers: nothing to do
-        rate = len(targets) / settings.message_interval_s
         conn = self.new_connection()
         as_admin: dict[str, bool] = {}
         started = self.ctx.recorder.started_at or time.time()
@@ -54,7 +51,13 @@ class SenderUser(PollbenchUser):
         due = time.time()
         n = 0
         while True:
-            due += rng.expovariate(rate)
+            targets = self.ctx.sender_targets(index)
+            if not targets:  # no receiver of ours has started yet
+                gevent.sleep(0.1)
+                due = time.time()
+                continue
+            # Poisson with the current rate: memoryless, so a rate that grows with the receivers is exact.
+            due += rng.expovariate(len(targets) / settings.message_interval_s)
             if due >= stop_at:
                 while True:  # silent for the rest of the run: the receivers drain
                     gevent.sleep(3600.0)
