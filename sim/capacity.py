@@ -49,7 +49,7 @@ class Slo:
     def violations(self, result: StrategyResult, memory_per_connection: int) -> list[str]:
         """Which bounds a simulated result breaks (empty when the SLO is met)."""
         broken = []
-        if not result.latency_s.p99 <= self.p99_s:  # NaN (nothing delivered) counts as broken
+        if result.messages.sent and not result.latency_s.p99 <= self.p99_s:  # nothing delivered: broken
             broken.append("p99")
         if result.extra.get("offered_load", result.server_utilization) > self.utilization:
             broken.append("utilization")

@@ -43,7 +43,6 @@ class Tally:
         self.bytes = 0.0
         self.polls = 0
         self.empty_polls = 0
-        self.poll_bytes = 0.0
         self.busy_s = 0.0
         self.wait_sum = 0.0
         self.wait_n = 0
@@ -163,9 +162,7 @@ class Tally:
             open_connections=self.connection_s / (self.duration_s * self.servers),
             energy_j_per_client_hour=self.energy_j_per_client_hour(radio),
             messages=MessageCounts(sent=self.sent, delivered=int(lat.size)),
-            bytes_per_poll=None
-            if is_push
-            else (self.poll_bytes / self.polls if self.polls else float("nan")),
+            bytes_per_poll=None if is_push else (self.bytes / self.polls if self.polls else float("nan")),
             failures=self.failures,
             extra=extra,
         )

@@ -89,3 +89,12 @@ def test_to_dict_round_trips():
 
 def test_integer_values_for_float_fields_are_accepted():
     assert Scenario.from_mapping({"rtt_ms": 40}).rtt_ms == 40.0
+
+
+def test_bursty_parameters_are_validated():
+    """The simulator's bursty arrivals read burst_messages (>= 1) and burst_gap (> 0) from the scenario."""
+    assert Scenario(burst_messages=8, burst_gap=5.0).burst_messages == 8
+    with pytest.raises(ScenarioError, match="burst_messages"):
+        Scenario().override(burst_messages=0.5)
+    with pytest.raises(ScenarioError, match="burst_gap"):
+        Scenario().override(burst_gap=0)

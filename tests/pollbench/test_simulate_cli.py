@@ -1,0 +1,99 @@
+"""`pollbench simulate` and `pollbench capacity` run in-process through pollbench.cli.main."""
+
+import json
+import subprocess
+import sys
+
+from pollbench.cli import main
+from pollbench.results import read_deliveries, read_summary
+
+SMALL = ["--clients", "30", "--duration", "5m", "--strategies", "poll:5,sse"]
+
+
+def test_json_summary_on_stdout(capsys):
+    assert main(["simulate", *SMALL, "--json", "--seed", "3"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["source"] == "sim" and data["seed"] == 3
+    assert set(data["strategies"]) == {"poll:5", "sse"}
+    assert data["scenario"]["duration"] == 300.0
+
+
+def test_out_writes_readable_results(tmp_path, capsys):
+    out = tmp_path / "res"
+    assert main(["simulate", *SMALL, "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "poll:5" in text and "summary.json" in text
+    summary = read_summary(out)
+    assert summary.source == "sim"
+    assert summary.strategies["sse"].open_connections > 0
+    deliveries = read_deliveries(out)
+    assert len(deliveries) == sum(s.messages.delivered for s in summary.strategies.values())
+
+
+def test_flags_override_scenario_file(tmp_path, capsys):
+    f = tmp_path / "s.toml"
+    f.write_text('clients = 500\nduration = "1h"\nstrategies = ["ws"]\n')
+    assert main(["simulate", "--scenario", str(f), "--clients", "20", "--duration", "120", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["scenario"]["clients"] == 20 and list(data["strategies"]) == ["ws"]
+
+
+def test_bad_inputs_exit_2_with_a_message(tmp_path, capsys):
+    assert main(["simulate", "--clients", "0", "--json"]) == 2
+    assert "clients" in capsys.readouterr().err
+    assert main(["simulate", "--strategies", "poll:x", "--json"]) == 2
+    assert "poll:x" in capsys.readouterr().err
+    assert main(["simulate", "--calibration", str(tmp_path / "missing.json"), "--json"]) == 2
+    assert "calibration file not found" in capsys.readouterr().err
+    assert main(["simulate", "--scenario", str(tmp_path / "nope.toml")]) == 2
+
+
+def test_capacity_json(capsys):
+    args = [
+        "capacity",
+        "--strategies",
+        "sse",
+        "--slo-memory-mb",
+        "24",
+        "--duration",
+        "60",
+        "--users",
+        "10000",
+    ]
+    assert main([*args, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    row = data["strategies"][0]
+    assert row["strategy"] == "sse" and 490 <= row["max_clients"] <= 512
+    assert row["servers_for_users"] == -(-10000 // row["max_clients"])
+
+
+def test_capacity_measure_mode_is_a_clear_error_until_load_tests_provide_it(capsys):
+    from pollbench.commands.capacity import _measure_module
+
+    code = main(["capacity", "--mode", "measure", "--strategies", "sse"])
+    if _measure_module() is None:
+        assert code == 2
+        assert "loadtests/capacity.py" in capsys.readouterr().err
+
+
+def test_subprocess_smoke():
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pollbench",
+            "simulate",
+            "--clients",
+            "10",
+            "--duration",
+            "60",
+            "--strategies",
+            "ws",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "ws" in proc.stdout
