@@ -33,3 +33,20 @@ def test_bad_latency_target_exits_2(tmp_path, capsys):
     make_results(tmp_path / "sim", strategies=("sse",), deliveries=10)
     assert main(["report", str(tmp_path / "sim"), "--latency-target", "0", "--out", str(tmp_path / "r")]) == 2
     assert "--latency-target must be a positive number" in capsys.readouterr().err
+
+
+def test_report_runs_as_a_real_subprocess(tmp_path):
+    """One smoke test through the installed entry point, as a user runs it."""
+    import subprocess
+    import sys
+
+    make_results(tmp_path / "sim", strategies=("poll:3",), deliveries=100)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pollbench", "report", str(tmp_path / "sim"), "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "r" / "report.html").is_file()
