@@ -106,6 +106,11 @@ class Recorder:
         self.delivered_count = 0
         self.sent_count = 0
         self.started_at: float | None = None
+        self.keep_in_memory = False
+        """Also keep (order, seq, created, received) and (order, seq, created) tuples: the step shape judges
+        each capacity step from them while the test runs."""
+        self.delivered_log: list[tuple[str, int, float, float]] = []
+        self.sent_log: list[tuple[str, int, float]] = []
         self._files: list[IO[str]] = []
         self._deliveries: Any = None
         self._sent: Any = None
@@ -142,6 +147,8 @@ class Recorder:
             return False
         session.seen.add(key)
         self.delivered_count += 1
+        if self.keep_in_memory:
+            self.delivered_log.append((order_id, seq, created_at, received_at))
         if self._deliveries is None:
             self._deliveries = self._open("deliveries", DELIVERY_HEADER)
         if self._deliveries is not None:
@@ -152,6 +159,8 @@ class Recorder:
     def sent(self, order_id: str, seq: int, created_at: float, sender_type: str) -> None:
         """Record one message a sender posted and the server acknowledged."""
         self.sent_count += 1
+        if self.keep_in_memory:
+            self.sent_log.append((order_id, seq, created_at))
         if self._sent is None:
             self._sent = self._open("sent", SENT_HEADER)
         if self._sent is not None:

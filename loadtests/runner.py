@@ -29,9 +29,10 @@ from loadtests.fixtures import load_fixtures
 from loadtests.merge import MergedRun, merge_raw
 from loadtests.server_metrics import ServerWatch
 from loadtests.server_process import ServerOptions, ServerProcess
+from loadtests.steps import drain_seconds
 from loadtests.summary import strategy_result
 from pollbench.results import StrategyResult
-from pollbench.strategies import Adaptive, LongPoll, Poll, SeedDashboard, Strategy
+from pollbench.strategies import Strategy
 
 __all__ = [
     "LOCUSTFILE",
@@ -100,18 +101,6 @@ class LoadTestConfig:
 def slug(spec: str) -> str:
     """A file-name-safe form of a strategy spec (``poll:3`` -> ``poll_3``)."""
     return "".join(c if c.isalnum() or c in "-." else "_" for c in spec)
-
-
-def drain_seconds(strategy: Strategy, hidden_fraction: float = 0.0) -> float:
-    """How long receivers need after the last message to be sure to have it (slowest poll + margin)."""
-    if isinstance(strategy, Poll | SeedDashboard):
-        return strategy.interval_s + 2.0
-    if isinstance(strategy, Adaptive):
-        worst = max(strategy.max_s, strategy.throttled_s if hidden_fraction > 0 else strategy.hidden_min_s)
-        return worst + 2.0
-    if isinstance(strategy, LongPoll):
-        return 3.0
-    return 3.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

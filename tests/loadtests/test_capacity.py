@@ -1,0 +1,50 @@
+"""A real measured capacity search: steps of clients against a real server, stopped by the SLO."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pollbench.cli import main
+
+
+@pytest.fixture(scope="module")
+def capacity(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("capacity")
+    code = main(
+        [
+            "capacity", "--mode", "measure", "--strategies", "sse,poll:3", "--step-users", "10",
+            "--step-seconds", "9s", "--max-steps", "2", "--slo-p99", "1", "--message-interval", "2s",
+            "--users", "1000", "--out", str(out), "--json",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    return json.loads((Path(out) / "capacity.json").read_text())
+
+
+def test_push_passes_every_step_and_reports_the_search_ceiling(capacity: dict) -> None:
+    sse = capacity["strategies"][0]
+    assert sse["strategy"] == "sse"
+    assert [s["users"] for s in sse["steps"]] == [10, 20]
+    assert all(s["ok"] and s["messages"] > 20 for s in sse["steps"])
+    assert sse["max_clients"] == 20 and sse["ceiling"] and sse["servers_for_users"] == 50
+
+
+def test_polling_every_3_s_breaks_a_1_s_p99_at_the_first_step(capacity: dict) -> None:
+    poll = capacity["strategies"][1]
+    assert len(poll["steps"]) == 1
+    assert poll["max_clients"] == 0 and not poll["ceiling"]
+    assert poll["limited_by"][0].startswith("p99 ")
+    assert 1.0 < poll["steps"][0]["p99_s"] < 3.5
+
+
+def test_measure_mode_needs_strategies(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["capacity", "--mode", "measure"]) == 2
+    assert "--mode measure needs --strategies" in capsys.readouterr().err
+
+
+def test_steps_too_short_for_the_strategy_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["capacity", "--mode", "measure", "--strategies", "poll:10", "--step-seconds", "5s"]) == 2
+    assert "too short for poll:10" in capsys.readouterr().err
