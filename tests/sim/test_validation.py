@@ -360,6 +360,45 @@ def test_push_fan_out_queue_matches_mm1_with_exponential_service() -> None:
     assert result.server_utilization == pytest.approx(analytic.mm1_utilization(lam, mu), abs=Z * util_sd)
 
 
+# --- the SimPy reference model (engine="des") against the same closed forms ---------------------------------
+
+
+def test_des_poll_delivery_latency_mean_is_half_the_interval_plus_two_round_trips() -> None:
+    """The closed-loop SimPy model: mean T/2 + 2S + 1.5 RTT within 4 sd(U[0,T])/sqrt(n) + edge + queueing."""
+    scenario = sim_scenario(
+        clients=100,
+        message_interval=30.0,
+        duration=1800.0,
+        service_time_ms=SERVICE_S * 1000,
+        strategies=(f"poll:{POLL_T:g}",),
+        seed=71,
+    )
+    result = only_result(simulate(scenario, engine="des"))
+    n = result.latency_s.count
+    expected = analytic.poll_latency_mean(POLL_T, service_s=SERVICE_S, rtt_s=RTT_S, round_trips=2)
+    tol = Z * (POLL_T / math.sqrt(12)) / math.sqrt(n) + POLL_T / 1800.0 * POLL_T / 2
+    assert result.extra["engine"] == "des"
+    assert expected - tol <= result.latency_s.mean <= expected + tol + 2 * result.queue_wait_s.mean
+
+
+def test_des_push_fan_out_queue_matches_md1() -> None:
+    """SimPy event loop fed Poisson fan-out jobs, forced 20 ms service, 25 jobs/s: M/D/1 Wq = 10 ms."""
+    service, clients = 0.020, 1000
+    scenario = sim_scenario(
+        clients=clients,
+        message_interval=PUSH_INTERVAL,
+        duration=900.0,
+        service_time_ms=service * 1000,
+        strategies=("sse:1000000",),
+        seed=72,
+    )
+    run = simulate(scenario, engine="des")
+    waits = push_waits(run, service, 0, 1)
+    mean, tol = batch_mean_tolerance(waits)
+    assert tol < 0.15 * analytic.md1_mean_wait(clients / (2 * PUSH_INTERVAL), service)
+    assert mean == pytest.approx(analytic.md1_mean_wait(clients / (2 * PUSH_INTERVAL), service), abs=tol)
+
+
 # --- radio energy through the simulator ----------------------------------------------------------------
 
 
