@@ -59,9 +59,7 @@ def overhead(base_url: str, fixtures: Path, users: int, seconds: int, out: Path)
     return rates
 
 
-def scale(
-    spec: str, users: int, seconds: float, interval: float, base_url: str, fixtures: Path, out: Path
-) -> Any:
+def scale(spec: str, users: int, seconds: float, interval: float, server: ServerProcess, out: Path) -> Any:
     """One strategy with `users` receivers in one Locust process; returns its StrategyRun."""
     config = LoadTestConfig(
         users=users,
@@ -71,8 +69,8 @@ def scale(
         orders_per_customer=3,
         admins=1,
         out=out / spec.replace(":", "_"),
-        host=base_url,
-        fixtures=fixtures,
+        host=server.base_url,
+        fixtures=server.fixtures,
     )
     started = time.monotonic()
 
@@ -80,7 +78,7 @@ def scale(
         if int(elapsed) % 10 == 0 and sample:
             print(f"  {spec}: {elapsed:.0f} s, server CPU {sample['cpu']:.1f} s, {sample['conns']:.0f} conns")
 
-    run = run_strategy(config, parse_strategy(spec), base_url, fixtures, None, progress)
+    run = run_strategy(config, parse_strategy(spec), server.base_url, server.fixtures, server.pid, progress)
     print(f"  {spec}: done in {time.monotonic() - started:.0f} s")
     return run
 
@@ -115,9 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         for spec, users in (("poll:3", args.poll_users), ("sse", args.push_users), ("ws", args.push_users)):
             if spec.split(":")[0] in skip:
                 continue
-            run = scale(
-                spec, users, args.seconds, args.message_interval, server.base_url, server.fixtures, out
-            )
+            run = scale(spec, users, args.seconds, args.message_interval, server, out)
             r = run.result
             e = r.extra
             lat = f"p50 {r.latency_s.p50:.3f} s, p99 {r.latency_s.p99:.3f} s"

@@ -32,7 +32,7 @@ from loadtests.server_process import ServerOptions, ServerProcess
 from loadtests.steps import drain_seconds
 from loadtests.summary import strategy_result
 from pollbench.results import StrategyResult
-from pollbench.strategies import Strategy
+from pollbench.strategies import ServerSentEvents, Strategy
 
 __all__ = [
     "LOCUSTFILE",
@@ -212,6 +212,13 @@ def run_strategy(
     return StrategyRun(strategy=strategy, result=result, merged=merged, locust_exit_code=code)
 
 
+def server_flags(strategy: Strategy) -> tuple[str, ...]:
+    """Server settings a strategy's spec implies: the SSE heartbeat is sent by the server."""
+    if isinstance(strategy, ServerSentEvents):
+        return ("--sse-heartbeat", f"{strategy.heartbeat_s:g}")
+    return ()
+
+
 def run_with_server(
     config: LoadTestConfig, strategy: Strategy, progress: Progress, *, customers: int | None = None
 ) -> StrategyRun:
@@ -224,6 +231,7 @@ def run_with_server(
         orders_per_customer=config.orders_per_customer,
         admins=config.admins,
         workdir=config.out / "server" / slug(strategy.spec),
+        extra_args=server_flags(strategy),
     )
     with ServerProcess(options) as server:
         return run_strategy(config, strategy, server.base_url, server.fixtures, server.pid, progress)

@@ -41,6 +41,8 @@ class ServerOptions:
     """Where the database, fixtures file and server log go."""
     start_timeout_s: float = 60.0
     """Give up if the server is not listening (and the fixtures not written) by then."""
+    extra_args: tuple[str, ...] = ()
+    """More ``pollbench serve`` flags (e.g. ``--sse-heartbeat 15`` for an ``sse:15`` run)."""
 
 
 class ServerProcess:
@@ -67,6 +69,7 @@ class ServerProcess:
             sys.executable, "-m", "pollbench", "serve", "--host", "127.0.0.1", "--port", "0",
             "--db", str(db), "--seed-customers", str(o.customers), "--orders-per-customer",
             str(o.orders_per_customer), "--admins", str(max(1, o.admins)), "--fixtures", str(self.fixtures),
+            *o.extra_args,
         ]  # fmt: skip
         log = self.log_path.open("w", encoding="utf-8")
         self._proc = subprocess.Popen(
