@@ -108,6 +108,15 @@ class HttpFigure:
     """one wrk result per round."""
     ratios: tuple[float, ...]
     """this shape's requests/s over (a)'s in the same round."""
+    cpu_s: tuple[float, ...] = ()
+    """server CPU seconds (user + system) spent during each round's run."""
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """Median over rounds of server CPU microseconds per completed request. Unlike requests/s this
+        barely moves when other processes steal the CPU, so it tells a slow path from a busy machine."""
+        per = [c / r.requests * 1e6 for c, r in zip(self.cpu_s, self.rounds, strict=True) if r.requests]
+        return statistics.median(per) if per else float("nan")
 
     @property
     def requests_per_s(self) -> float:
@@ -143,6 +152,8 @@ class HttpFigure:
             "latency_p99_us": statistics.median(r.latency_us["p99"] for r in self.rounds),
             "rounds": [r.to_dict() for r in self.rounds],
             "ratios": list(self.ratios),
+            "cpu_us_per_request": self.cpu_us_per_request,
+            "cpu_s": list(self.cpu_s),
         }
 
 
@@ -225,6 +236,14 @@ def _server(cfg: BenchConfig, workdir: Path) -> Iterator[tuple[Child, str, dict[
         yield child, base_url, _read_fixtures(workdir / "fixtures.json", child, cfg.start_timeout_s)
 
 
+def server_cpu_s(child: Child) -> float:
+    """CPU seconds (user + system) the child has used so far."""
+    import psutil
+
+    times = psutil.Process(child.proc.pid).cpu_times()
+    return float(times.user + times.system)
+
+
 def _wrk_rounds(
     cfg: BenchConfig, base_url: str, shapes: Sequence[RequestShape], server: Child, observer: Observer
 ) -> tuple[HttpFigure, ...]:
@@ -234,10 +253,13 @@ def _wrk_rounds(
             observer.step(f"warm-up {shape.key} {shape.name}")
             run_wrk(base_url + shape.path, shape.headers, cfg.wrk_options(cfg.warmup_s), wrk=wrk)
     results: dict[str, list[WrkResult]] = {s.key: [] for s in shapes}
+    cpu: dict[str, list[float]] = {s.key: [] for s in shapes}
     for round_no in range(1, cfg.repeat + 1):
         for shape in shapes:
             observer.step(f"round {round_no}/{cfg.repeat}: {shape.key} {shape.name}")
+            before = server_cpu_s(server)
             result = run_wrk(base_url + shape.path, shape.headers, cfg.wrk_options(cfg.duration_s), wrk=wrk)
+            cpu[shape.key].append(server_cpu_s(server) - before)
             server.ensure_alive()
             results[shape.key].append(result)
             observer.detail(f"{result.requests_per_s:,.0f} req/s")
@@ -247,7 +269,7 @@ def _wrk_rounds(
         rounds = tuple(results[shape.key])
         ratios = tuple(r.requests_per_s / c.requests_per_s if c.requests_per_s else 0.0
                        for r, c in zip(rounds, ceiling, strict=True))  # fmt: skip
-        figures.append(HttpFigure(shape=shape, rounds=rounds, ratios=ratios))
+        figures.append(HttpFigure(shape=shape, rounds=rounds, ratios=ratios, cpu_s=tuple(cpu[shape.key])))
     return tuple(figures)
 
 

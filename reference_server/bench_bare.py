@@ -26,10 +26,13 @@ __all__ = ["create_bare_app", "main"]
 async def _sse(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await resp.prepare(request)
-    # Hold the stream until the client leaves: the read side sees EOF when the peer closes.
-    while not request.transport or not request.transport.is_closing():
-        await asyncio.sleep(15.0)
-        await resp.write(b": keepalive\n\n")
+    # Hold the stream until the client leaves; a heartbeat write to a closed peer ends the handler.
+    try:
+        while request.transport is not None and not request.transport.is_closing():
+            await asyncio.sleep(15.0)
+            await resp.write(b": keepalive\n\n")
+    except ConnectionResetError:
+        pass
     return resp
 
 

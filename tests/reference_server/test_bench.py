@@ -50,6 +50,12 @@ def test_ratio_is_the_median_of_within_round_ratios():
     assert figure.passed is True
 
 
+def test_cpu_per_request_is_the_median_over_rounds():
+    rounds = (_wrk(100), _wrk(200), _wrk(400))
+    figure = HttpFigure(shape=_shape(None), rounds=rounds, ratios=(1, 1, 1), cpu_s=(0.004, 0.006, 0.004))
+    assert figure.cpu_us_per_request == pytest.approx(30.0)  # 40, 30 and 10 µs per request
+
+
 def test_a_shape_with_failed_requests_fails_even_when_fast():
     figure = HttpFigure(shape=_shape(0.85), rounds=(_wrk(100, errors=3),), ratios=(1.0,))
     assert figure.passed is False
@@ -69,6 +75,7 @@ def test_tiny_real_run_measures_every_shape_and_crowd():
     assert [f.shape.key for f in report.http] == ["a", "b", "c", "d", "e"]
     assert report.http[0].ratio == 1.0
     assert all(f.rounds[0].requests > 0 and f.errors == 0 for f in report.http)
+    assert all(0 < f.cpu_us_per_request < 100_000 for f in report.http)  # the server's CPU was read
     # a 304 carries no body, the full poll about 2 KB: the shapes really hit different paths
     sizes = [f.to_dict()["bytes_per_request"] for f in report.http]
     assert sizes[1] < 400 < 1500 < sizes[3]
