@@ -10,6 +10,9 @@ per step; the run starts in steady state with every channel parked since a rando
 
 from __future__ import annotations
 
+import bisect
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -25,6 +28,122 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 _IMMEDIATE, _REGISTER, _WAKE, _TIMEOUT = 0, 1, 2, 3
+SCALAR_BELOW = 32
+"""Below this many channels still running, step them one by one in Python (busy admin channels run
+thousands of short cycles; a numpy step per cycle would cost more than it saves)."""
+
+
+class _Schedule:
+    """Every channel's request cycles over the run, assuming no queueing (open loop)."""
+
+    def __init__(
+        self,
+        *,
+        commits: FloatArray,
+        keys: FloatArray,
+        span: float,
+        ptr: IntArray,
+        end: IntArray,
+        timeout: float,
+        duration: float,
+    ) -> None:
+        self.commits, self.keys, self.span, self.ptr, self.end = commits, keys, span, ptr, end
+        self.timeout, self.duration = timeout, duration
+        self.parts: list[tuple[FloatArray, IntArray, IntArray, IntArray, IntArray]] = []
+        self.held = 0.0
+
+    def run(
+        self, at: FloatArray, rtt: FloatArray, s_reply: float, s_timeout: float
+    ) -> tuple[FloatArray, IntArray, IntArray, IntArray, IntArray, float]:
+        """Items (time, kind, channel, first pair, end pair) and total parked seconds."""
+        active = np.arange(at.size, dtype=np.int64)
+        while active.size >= SCALAR_BELOW:
+            active = self._vector_step(active, at, rtt, s_reply, s_timeout)
+        for ch in active.tolist():
+            self._scalar_channel(ch, float(at[ch]), float(rtt[ch]), s_reply, s_timeout)
+        cols = (
+            list(zip(*self.parts, strict=True))
+            if self.parts
+            else [[np.empty(0)]] + [[np.empty(0, np.int64)]] * 4
+        )
+        t, kind, chan, lo, hi = (np.concatenate(c) for c in cols)
+        return (
+            t,
+            kind.astype(np.int64),
+            chan.astype(np.int64),
+            lo.astype(np.int64),
+            hi.astype(np.int64),
+            self.held,
+        )
+
+    def _vector_step(
+        self, active: IntArray, at: FloatArray, rtt: FloatArray, s_reply: float, s_timeout: float
+    ) -> IntArray:
+        t, p, timeout = at[active], self.ptr[active], self.timeout
+        nxt = np.full(active.size, np.inf)
+        has = p < self.end[active]
+        nxt[has] = self.commits[p[has]]
+        now = nxt <= t
+        woken = ~now & (nxt < t + timeout)
+        expired = ~now & ~woken
+        answer_at = np.where(now, t, np.where(woken, nxt, t + timeout))
+        hi = np.where(expired, p, np.searchsorted(self.keys, active * self.span + answer_at, side="right"))
+        # the request's arrival (an immediate reply or a parked registration), then the parked one's answer
+        self.parts.append(
+            (t, np.where(now, _IMMEDIATE, _REGISTER), active, np.where(now, p, 0), np.where(now, hi, 0))
+        )
+        late = ~now
+        self.parts.append(
+            (
+                answer_at[late],
+                np.where(woken[late], _WAKE, _TIMEOUT),
+                active[late],
+                np.where(woken[late], p[late], 0),
+                np.where(woken[late], hi[late], 0),
+            )
+        )
+        self.held += float(
+            np.clip(np.minimum(answer_at, self.duration) - np.maximum(t, 0.0), 0.0, None).sum()
+        )
+        self.ptr[active] = hi
+        at[active] = answer_at + np.where(expired, s_timeout, s_reply) + rtt[active]
+        return active[at[active] < self.duration]
+
+    def _scalar_channel(self, ch: int, t: float, rtt: float, s_reply: float, s_timeout: float) -> None:
+        p, end = int(self.ptr[ch]), int(self.end[ch])
+        times = self.commits[p:end].tolist()
+        base = p
+        rows: list[tuple[float, int, int, int]] = []
+        i = 0
+        while t < self.duration:
+            nxt = times[i] if i < len(times) else math.inf
+            if nxt <= t:
+                j = bisect.bisect_right(times, t, i)
+                rows.append((t, _IMMEDIATE, base + i, base + j))
+                i, t = j, t + s_reply + rtt
+                continue
+            rows.append((t, _REGISTER, 0, 0))
+            if nxt < t + self.timeout:
+                j = bisect.bisect_right(times, nxt, i)
+                rows.append((nxt, _WAKE, base + i, base + j))
+                self.held += max(0.0, min(nxt, self.duration) - max(t, 0.0))
+                i, t = j, nxt + s_reply + rtt
+            else:
+                rows.append((t + self.timeout, _TIMEOUT, 0, 0))
+                self.held += max(0.0, min(t + self.timeout, self.duration) - max(t, 0.0))
+                t = t + self.timeout + s_timeout + rtt
+        if rows:
+            arr = np.array(rows)
+            n = arr.shape[0]
+            self.parts.append(
+                (
+                    arr[:, 0],
+                    arr[:, 1].astype(np.int64),
+                    np.full(n, ch, dtype=np.int64),
+                    arr[:, 2].astype(np.int64),
+                    arr[:, 3].astype(np.int64),
+                )
+            )
 
 
 def run_longpoll(strategy: LongPoll, ctx: RunContext, tally: Tally, progress: Progress | None = None) -> None:
@@ -69,36 +188,10 @@ def _longpoll_server(spec: LongPoll, ctx: RunContext, tally: Tally, server: int)
     s_reply = ctx.service.mean("longpoll_reply")
     s_timeout = ctx.service.mean("longpoll_timeout")
 
-    items_t, items_kind, items_ch, items_lo, items_hi = [], [], [], [], []
-    held = 0.0
-    active = np.arange(nch, dtype=np.int64)
-    while active.size:
-        t = at[active]
-        p = ptr[active]
-        has_next = p < end[active]
-        nxt = np.where(has_next, commits[np.minimum(p, commits.size - 1)] if commits.size else 0.0, np.inf)
-        now = nxt <= t
-        woken = ~now & (nxt < t + timeout)
-        expired = ~now & ~woken
-        answer_at = np.where(now, t, np.where(woken, nxt, t + timeout))
-        hi = np.where(expired, p, np.searchsorted(keys, active * span + answer_at, side="right"))
-        rtt_c = rtt[owner[active]]
-        # request arrival: an immediate reply, or a parked registration
-        items_t += [t, answer_at[~now]]
-        items_kind += [np.where(now, _IMMEDIATE, _REGISTER), np.where(woken[~now], _WAKE, _TIMEOUT)]
-        items_ch += [active, active[~now]]
-        items_lo += [np.where(now, p, 0), np.where(woken[~now], p[~now], 0)]
-        items_hi += [np.where(now, hi, 0), np.where(woken[~now], hi[~now], 0)]
-        held += float(np.clip(np.minimum(answer_at, duration) - np.maximum(t, 0.0), 0.0, None).sum())
-        ptr[active] = hi
-        at[active] = answer_at + np.where(expired, s_timeout, s_reply) + rtt_c
-        active = active[at[active] < duration]
-
-    t_all = np.concatenate(items_t)
-    kind = np.concatenate(items_kind)
-    ch = np.concatenate(items_ch)
-    lo = np.concatenate(items_lo)
-    hi_all = np.concatenate(items_hi)
+    sched = _Schedule(
+        commits=commits, keys=keys, span=span, ptr=ptr, end=end, timeout=timeout, duration=duration
+    )
+    t_all, kind, ch, lo, hi_all, held = sched.run(at, rtt[owner], s_reply, s_timeout)
     inside = (t_all >= 0.0) & (t_all < duration)
     t_all, kind, ch, lo, hi_all = t_all[inside], kind[inside], ch[inside], lo[inside], hi_all[inside]
     means = np.choose(

@@ -23,7 +23,14 @@ from sim.context import RECORD_CAP, RunContext, build_context
 from sim.energy import RadioModel
 from sim.strategies import expected_requests, fast_model
 
-__all__ = ["DES_MAX_REQUESTS", "Engine", "SimulationRun", "simulate", "simulate_strategy"]
+__all__ = [
+    "DES_MAX_REQUESTS",
+    "Engine",
+    "SimulationRun",
+    "keep_freed_memory",
+    "simulate",
+    "simulate_strategy",
+]
 
 Engine = Literal["fast", "des", "auto"]
 DES_MAX_REQUESTS = 200_000
@@ -80,6 +87,27 @@ def simulate_strategy(
     return result, tally.records(strategy.spec)
 
 
+def keep_freed_memory() -> None:
+    """Ask glibc to reuse freed memory instead of returning big blocks to the OS at once.
+
+    The fast path allocates and frees arrays of millions of floats per time window; by default glibc maps
+    each one fresh from the kernel and every first touch of a page faults, which on sandboxed machines costs
+    more than the arithmetic. A no-op where glibc is not the allocator.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD: blocks below 1 GiB come from the reusable heap
+        libc.mallopt(-1, 1 << 31)  # M_TRIM_THRESHOLD: keep up to 2 GiB of freed heap for reuse
+    except (OSError, AttributeError):
+        return
+
+
 def simulate(
     scenario: Scenario,
     *,
@@ -90,6 +118,7 @@ def simulate(
 ) -> SimulationRun:
     """Simulate every strategy of `scenario`; the same clients and messages are used for each."""
     cal = calibration if calibration is not None else load_calibration(scenario.calibration)
+    keep_freed_memory()
     ctx = build_context(scenario, cal)
     results: dict[str, StrategyResult] = {}
     records: dict[str, dict[str, npt.NDArray[Any]]] = {}

@@ -10,6 +10,7 @@ Client ids: customers are 0..N-1 (customer i owns orders i*K .. i*K+K-1), admins
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,20 +126,29 @@ class Deliveries:
 def _poisson_times(
     rng: np.random.Generator, orders: int, interval: float, duration: float
 ) -> tuple[FloatArray, IntArray]:
-    counts = rng.poisson(duration / interval, size=orders)
-    order = np.repeat(np.arange(orders, dtype=np.int64), counts)
-    return rng.uniform(0.0, duration, size=order.size), order
+    """Independent Poisson streams per order, generated as their superposition: already in time order.
+
+    The merged stream is Poisson with rate orders/interval and each message belongs to a uniformly random
+    order, which is the same process without sorting tens of millions of times.
+    """
+    n = int(rng.poisson(duration * orders / interval))
+    gaps = rng.standard_exponential(n + 1)
+    times = np.cumsum(gaps)
+    times *= duration / times[-1]  # n sorted uniforms on [0, duration): normalised exponential spacings
+    return times[:-1], rng.integers(0, orders, size=n, dtype=np.int64)
 
 
 def _periodic_times(
     rng: np.random.Generator, orders: int, interval: float, duration: float
 ) -> tuple[FloatArray, IntArray]:
+    """Every order publishes once per interval at its own phase; each period repeats the sorted phases."""
     phase = rng.uniform(0.0, interval, size=orders)
-    counts = np.ceil((duration - phase) / interval).astype(np.int64)
-    order = np.repeat(np.arange(orders, dtype=np.int64), counts)
-    starts = np.cumsum(counts) - counts
-    k = np.arange(order.size, dtype=np.int64) - np.repeat(starts, counts)
-    return phase[order] + k * interval, order
+    by_phase = np.argsort(phase)
+    periods = math.ceil(duration / interval)
+    times = ((np.arange(periods) * interval)[:, None] + phase[by_phase][None, :]).ravel()
+    order = np.tile(by_phase.astype(np.int64), periods)
+    keep = times < duration
+    return times[keep], order[keep]
 
 
 def _bursty_times(rng: np.random.Generator, scenario: Scenario, orders: int) -> tuple[FloatArray, IntArray]:
@@ -164,6 +174,24 @@ def _bursty_times(rng: np.random.Generator, scenario: Scenario, orders: int) -> 
     return times[keep], order[keep]
 
 
+def _rank_in_order(order: IntArray, orders: int, chunk: int = 1 << 20) -> IntArray:
+    """How many earlier messages (in time order) each message's order already had.
+
+    Chunks of the time-ordered stream are small enough to sort in cache; a per-order counter carries on.
+    """
+    seen = np.zeros(orders, dtype=np.int64)
+    rank = np.empty(order.size, dtype=np.int64)
+    for lo in range(0, order.size, chunk):
+        part = order[lo : lo + chunk]
+        by_order = np.argsort(part, kind="stable")
+        grouped = part[by_order]
+        index = np.arange(grouped.size, dtype=np.int64)
+        starts = np.where(np.r_[True, grouped[1:] != grouped[:-1]], index, 0)
+        rank[lo + by_order] = seen[grouped] + index - np.maximum.accumulate(starts)
+        seen += np.bincount(part, minlength=orders)
+    return rank
+
+
 def generate_messages(scenario: Scenario, rng: np.random.Generator) -> Messages:
     """Message commits of the scenario's arrival process over [0, duration), senders alternating per order."""
     orders = scenario.orders
@@ -173,49 +201,33 @@ def generate_messages(scenario: Scenario, rng: np.random.Generator) -> Messages:
         times, order = _periodic_times(rng, orders, scenario.message_interval, scenario.duration)
     else:
         times, order = _bursty_times(rng, scenario, orders)
-    by_order = np.lexsort((times, order))
-    times, order = times[by_order], order[by_order]
-    group_start = np.r_[True, order[1:] != order[:-1]]
-    index = np.arange(order.size, dtype=np.int64)
-    rank = index - np.maximum.accumulate(np.where(group_start, index, 0))
+        by_time = np.argsort(times, kind="stable")
+        times, order = times[by_time], order[by_time]
     first_is_admin = rng.integers(0, 2, size=orders, dtype=np.int64)
-    to_customer = ((rank + first_is_admin[order]) % 2) == 1
+    to_customer = ((_rank_in_order(order, orders) + first_is_admin[order]) % 2) == 1
     # Sizes: gamma(2) around the mean, so most messages are short and a few are long.
     size = np.maximum(1, rng.gamma(2.0, scenario.message_bytes / 2.0, size=order.size)).astype(np.int64)
-    by_time = np.argsort(times, kind="stable")
-    return Messages(
-        commit_s=times[by_time],
-        order=order[by_time],
-        size_bytes=size[by_time],
-        to_customer=to_customer[by_time],
-    )
+    return Messages(commit_s=times, order=order, size_bytes=size, to_customer=to_customer)
 
 
 def delivery_pairs(messages: Messages, population: Population) -> Deliveries:
-    """Who receives what: admin-sent messages go to the customer, customer-sent ones to every admin."""
-    seq = np.arange(len(messages), dtype=np.int64)
-    parts_t, parts_c, parts_o, parts_s, parts_z = [], [], [], [], []
+    """Who receives what: admin-sent messages go to the customer, customer-sent ones to every admin.
+
+    Each message is repeated once per recipient in place, so the pairs stay in commit order without a sort.
+    """
     to_c = messages.to_customer
-    parts_t.append(messages.commit_s[to_c])
-    parts_c.append(messages.order[to_c] // population.orders_per_customer)
-    parts_o.append(messages.order[to_c])
-    parts_s.append(seq[to_c])
-    parts_z.append(messages.size_bytes[to_c])
-    to_a = ~to_c
-    for admin in range(population.admins):
-        parts_t.append(messages.commit_s[to_a])
-        parts_c.append(np.full(int(to_a.sum()), population.customers + admin, dtype=np.int64))
-        parts_o.append(messages.order[to_a])
-        parts_s.append(seq[to_a])
-        parts_z.append(messages.size_bytes[to_a])
-    t = np.concatenate(parts_t)
-    order = np.argsort(t, kind="stable")  # each part is already sorted: timsort merges the runs
+    copies = np.where(to_c, 1, population.admins)
+    seq = np.repeat(np.arange(len(messages), dtype=np.int64), copies)
+    start = np.cumsum(copies) - copies
+    copy = np.arange(seq.size, dtype=np.int64) - np.repeat(start, copies)
+    order = messages.order[seq]
+    client = np.where(to_c[seq], order // population.orders_per_customer, population.customers + copy)
     return Deliveries(
-        commit_s=t[order],
-        client=np.concatenate(parts_c)[order],
-        order=np.concatenate(parts_o)[order],
-        seq=np.concatenate(parts_s)[order],
-        size_bytes=np.concatenate(parts_z)[order],
+        commit_s=messages.commit_s[seq],
+        client=client,
+        order=order,
+        seq=seq,
+        size_bytes=messages.size_bytes[seq],
     )
 
 
