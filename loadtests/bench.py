@@ -123,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {spec} | {users} users | {r.requests_per_s:.0f} req/s | {got} | {lat} "
                 f"| failures {r.failures} |"
             )
-            print(f"|   | server CPU {r.server_utilization:.0%} | max open conns {conns} |")
+            gen = e.get("load_generator", {}).get("utilization", float("nan"))
+            print(
+                f"|   | server CPU {r.server_utilization:.0%} | Locust CPU {gen:.0%} | max conns {conns} |"
+            )
     return 0
 
 

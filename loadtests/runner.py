@@ -146,16 +146,43 @@ def locust_command(
     return cmd
 
 
+class GeneratorWatch:
+    """CPU seconds of the Locust process and its workers, sampled while they live."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.cpu: dict[int, float] = {}
+
+    def sample(self) -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+            for p in [root, *root.children(recursive=True)]:
+                t = p.cpu_times()
+                self.cpu[p.pid] = t.user + t.system
+        except psutil.Error:
+            pass  # the process just ended: keep the last sample
+
+    def summary(self, wall_s: float) -> dict[str, float]:
+        busy = sum(self.cpu.values())
+        return {"cpu_seconds": busy, "utilization": busy / wall_s if wall_s > 0 else math.nan}
+
+
 def _wait(
     proc: subprocess.Popen[bytes], watch: ServerWatch, spec: str, limit_s: float, progress: Progress
 ) -> int:
     """Wait for Locust, sampling the server every second; kill it if it overruns its time limit."""
     started = time.monotonic()
+    generator = GeneratorWatch(proc.pid)
     while True:
         try:
-            return proc.wait(timeout=1.0)
+            code = proc.wait(timeout=1.0)
+            watch.generator = generator.summary(time.monotonic() - started)
+            return code
         except subprocess.TimeoutExpired:
             pass
+        generator.sample()
         elapsed = time.monotonic() - started
         s = watch.sample()
         progress(spec, elapsed, {} if s is None else {"cpu": s.cpu_seconds, "conns": s.open_connections})
@@ -197,6 +224,7 @@ def run_strategy(
     watch.sample()
     merged = merge_raw(raw)
     server = watch.summary()
+    generator = watch.generator
     result = strategy_result(
         strategy,
         merged,
@@ -208,6 +236,7 @@ def run_strategy(
         receiving_users=config.users,
         sender_users=config.senders,
         message_interval_s=config.message_interval_s,
+        load_generator=generator,
     )
     return StrategyRun(strategy=strategy, result=result, merged=merged, locust_exit_code=code)
 

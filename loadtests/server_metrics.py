@@ -92,6 +92,8 @@ class ServerWatch:
         self.base_url = base_url
         self.pid = pid
         self.samples: list[MetricsSample] = []
+        self.generator: dict[str, float] = {}
+        """CPU use of the load generator (Locust) during the same run, filled in by the runner."""
 
     def sample(self) -> MetricsSample | None:
         s = scrape(self.base_url, pid=self.pid)
