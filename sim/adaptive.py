@@ -17,7 +17,7 @@ from sim.context import Progress, RunContext
 from sim.polling import ADMIN_PAGE_ORDERS, WINDOW_REQUESTS
 from sim.server import FifoServer
 from sim.tally import Tally
-from sim.workload import TabVisibility
+from sim.workload import TabVisibility, stable_group_order
 
 __all__ = ["effective_intervals", "next_intervals", "poll_schedule", "run_adaptive"]
 
@@ -93,7 +93,7 @@ def _adaptive_server(spec: Adaptive, ctx: RunContext, tally: Tally, server: int)
     servers = pop.servers
     idx = np.flatnonzero(ctx.pairs.client % servers == server) if servers > 1 else np.arange(len(ctx.pairs))
     loc = (ctx.pairs.client[idx] - server) // servers
-    by_owner = np.lexsort((ctx.pairs.commit_s[idx], loc))
+    by_owner = stable_group_order(loc, clients.size)  # pairs are in commit order: (client, commit) order
     idx, loc = idx[by_owner], loc[by_owner]
     tally.sent += idx.size
     poll_t, poll_c, poll_first, poll_found = poll_schedule(

@@ -21,6 +21,7 @@ from sim.context import Progress, RunContext
 from sim.polling import WINDOW_REQUESTS
 from sim.server import FifoServer
 from sim.tally import Tally
+from sim.workload import stable_group_order
 
 __all__ = ["run_longpoll"]
 
@@ -175,7 +176,7 @@ def _longpoll_server(spec: LongPoll, ctx: RunContext, tally: Tally, server: int)
     chan = first_channel[loc] + np.where(
         is_admin, 0, ctx.pairs.order[idx] - clients[loc] * pop.orders_per_customer
     )
-    by_chan = np.lexsort((ctx.pairs.commit_s[idx], chan))
+    by_chan = stable_group_order(chan, owner.size)  # pairs are in commit order: (channel, commit) order
     idx, chan = idx[by_chan], chan[by_chan]
     tally.sent += idx.size
     commits = ctx.pairs.commit_s[idx]

@@ -82,32 +82,25 @@ def _poll_server(period: float, spec: str, ctx: RunContext, tally: Tally, server
 
     idx, loc = _server_pairs(ctx, server)
     tally.sent += idx.size
-    kstar = np.ceil((ctx.pairs.commit_s[idx] - offset[loc]) / period).astype(np.int64)
-    seen = kstar * period + offset[loc] < duration
-    idx, loc, kstar = idx[seen], loc[seen], kstar[seen]
-    if ticks * n * pop.orders >= 2**62:
-        raise ValueError("run too large for the fast path's group keys; shorten it or lengthen the interval")
-    key = (kstar * n + loc) * pop.orders + ctx.pairs.order[idx]
-    by_key = np.argsort(key, kind="stable")
-    idx, loc, kstar, key = idx[by_key], loc[by_key], kstar[by_key], key[by_key]
-    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if key.size else np.empty(0, dtype=np.int64)
-    group = np.cumsum(np.r_[True, key[1:] != key[:-1]]) - 1 if key.size else np.empty(0, dtype=np.int64)
-    g_k, g_loc = kstar[first], loc[first]
-    g_count = np.diff(np.r_[first, key.size])
-    g_text = np.add.reduceat(ctx.pairs.size_bytes[idx], first) if key.size else np.empty(0, dtype=np.int64)
-    tick_key = g_k * n + g_loc
-    g_new_tick = np.r_[True, tick_key[1:] != tick_key[:-1]] if tick_key.size else np.empty(0, dtype=bool)
+    commit = ctx.pairs.commit_s[idx]
+    kstar = np.ceil((commit - offset[loc]) / period).astype(np.int64)
 
     energy_loc = _energy_locals(ctx, clients)
     s304, s200 = ctx.service.mean("orders_304"), ctx.service.mean("orders_200")
     fifo = FifoServer()
-    for p0 in _windows(ticks, n):
-        p1 = min(ticks, p0 + max(1, WINDOW_REQUESTS // n))
+    rows = max(1, WINDOW_REQUESTS // n)
+    for p0 in range(0, ticks, rows):
+        p1 = min(ticks, p0 + rows)
         arrivals = ((np.arange(p0, p1) * period)[:, None] + inner[None, :]).ravel()
         valid = int(np.searchsorted(arrivals, duration))
-        g_lo, g_hi = np.searchsorted(g_k, [p0, p1])
-        gk, gl = g_k[g_lo:g_hi] - p0, g_loc[g_lo:g_hi]
-        parent = gk * n + column[gl]
+        # Pairs seen by ticks p0..p1-1: their commits lie within a period of the window (offsets < T).
+        lo, hi = np.searchsorted(commit, [(p0 - 1) * period, p1 * period], side="right")
+        sel = lo + np.flatnonzero((kstar[lo:hi] >= p0) & (kstar[lo:hi] < p1))
+        parent_of_pair = (kstar[sel] - p0) * n + column[loc[sel]]
+        sel = sel[parent_of_pair < valid]
+        groups = _Groups(ctx, idx[sel], loc[sel], kstar[sel] - p0, n)
+        gl = groups.loc
+        parent = groups.tick * n + column[gl]
         means = np.full(arrivals.size, s304)
         means[parent] = s200
         services = ctx.service.draw(rng, means)
@@ -116,24 +109,23 @@ def _poll_server(period: float, spec: str, ctx: RunContext, tally: Tally, server
         w_base, w_child = fifo.process_merged(arrivals[:valid], services[:valid], child_at, child_srv)
         tally.add_waits(w_base, services[:valid])
         tally.add_waits(w_child, child_srv)
-        news_ticks = int(g_new_tick[g_lo:g_hi].sum())
         tally.requests += valid + child_at.size
         tally.polls += valid
-        tally.empty_polls += valid - news_ticks
-        changed = listed[gl[g_new_tick[g_lo:g_hi]]]
+        tally.empty_polls += valid - int(groups.new_tick.sum())
+        changed = listed[gl[groups.new_tick]]
         tally.bytes += valid * orders_get_bytes(wire, changed=False, orders=0) + float(
             changed.sum() * wire.orders_list_body_per_order
         )
         tally.bytes += float(
             child_at.size * (wire.request + wire.response_headers + wire.since_envelope)
-            + g_count[g_lo:g_hi].sum() * wire.message_overhead
-            + g_text[g_lo:g_hi].sum()
+            + groups.pairs.size * wire.message_overhead
+            + groups.text.sum()
         )
-        a, b = (first[g_lo], first[g_hi] if g_hi < first.size else key.size) if g_hi > g_lo else (0, 0)
-        pg = group[a:b] - g_lo
-        pl = loc[a:b]
-        received = child_at[pg] + w_base[parent[pg]] + w_child[pg] + child_srv[pg] + rtt[pl] / 2.0
-        pi = idx[a:b]
+        pg = groups.group
+        received = (
+            child_at[pg] + w_base[parent[pg]] + w_child[pg] + child_srv[pg] + rtt[groups.pair_loc] / 2.0
+        )
+        pi = groups.pairs
         tally.add_deliveries(
             commit_s=ctx.pairs.commit_s[pi],
             received_s=received,
@@ -147,6 +139,27 @@ def _poll_server(period: float, spec: str, ctx: RunContext, tally: Tally, server
                 (np.arange(p0, p1) * period)[:, None] + offset[energy_loc][None, :] - rtt[energy_loc] / 2.0
             )
             tally.add_activity(np.broadcast_to(clients[energy_loc], sends.shape).ravel(), sends.ravel())
+
+
+class _Groups:
+    """Messages one window's ticks find, grouped per (tick, client, order): one `since` GET per group."""
+
+    def __init__(self, ctx: RunContext, pairs: IntArray, loc: IntArray, tick: IntArray, clients: int) -> None:
+        key = (tick * clients + loc) * ctx.population.orders + ctx.pairs.order[pairs]
+        by_key = np.argsort(key, kind="stable")
+        key = key[by_key]
+        self.pairs, self.pair_loc = pairs[by_key], loc[by_key]
+        starts = np.r_[True, key[1:] != key[:-1]] if key.size else np.empty(0, dtype=bool)
+        first = np.flatnonzero(starts)
+        self.group = np.cumsum(starts) - 1
+        """Group of each pair."""
+        self.tick, self.loc = tick[by_key][first], self.pair_loc[first]
+        self.text = np.add.reduceat(ctx.pairs.size_bytes[self.pairs], first) if key.size else np.zeros(0)
+        tick_key = self.tick * clients + self.loc
+        self.new_tick = (
+            np.r_[True, tick_key[1:] != tick_key[:-1]] if tick_key.size else np.empty(0, dtype=bool)
+        )
+        """True for the first group of each (tick, client): one news tick each."""
 
 
 def run_seed_dashboard(
@@ -213,9 +226,13 @@ def _seed_server(strategy: SeedDashboard, ctx: RunContext, tally: Tally, server:
     pstar = kstar + shift[slot]
     ok = pstar * period + inner[column[slot]] < duration
     idx, loc, slot, kstar, pstar = idx[ok], loc[ok], slot[ok], kstar[ok], pstar[ok]
-    by_p = np.argsort(pstar, kind="stable")
-    idx, loc, slot, kstar, pstar = idx[by_p], loc[by_p], slot[by_p], kstar[by_p], pstar[by_p]
-    news_ticks = np.unique(kstar * clients.size + loc).size
+    commit = ctx.pairs.commit_s[idx]
+    # A tick with news, counted once per (tick, client) however many of its GETs found something.
+    lead = int(shift.max()) + 1 if shift.size else 1
+    news = np.zeros((periods + lead + 1, clients.size), dtype=bool)
+    news[kstar + lead, loc] = True
+    news_ticks = int(np.count_nonzero(news))
+    del news
 
     energy_loc = _energy_locals(ctx, clients)
     energy_slots = np.flatnonzero(np.isin(owner, energy_loc))
@@ -238,9 +255,11 @@ def _seed_server(strategy: SeedDashboard, ctx: RunContext, tally: Tally, server:
         tally.bytes += full_rows * float(bytes_by_col.sum()) + float(bytes_by_col[:rem].sum())
         w2d = waits.reshape(p1 - p0, ncol)
 
-        lo, hi = np.searchsorted(pstar, [p0, p1])
-        pl, ps, pk = loc[lo:hi], slot[lo:hi], kstar[lo:hi]
-        row = pstar[lo:hi] - p0
+        # pstar*T lies within a period of the commit, so a slice of commits covers the window's pairs.
+        lo, hi = np.searchsorted(commit, [(p0 - 1) * period, p1 * period], side="right")
+        sel = lo + np.flatnonzero((pstar[lo:hi] >= p0) & (pstar[lo:hi] < p1))
+        pl, ps, pk = loc[sel], slot[sel], kstar[sel]
+        row = pstar[sel] - p0
         flat = row * ncol + column[ps]
         received = arrivals[flat] + waits[flat] + services[flat] + rtt[pl] / 2.0
         # Queue waits of the earlier GETs of the same tick delay this one (the chain is sequential).
@@ -252,7 +271,7 @@ def _seed_server(strategy: SeedDashboard, ctx: RunContext, tally: Tally, server:
             back = earlier & (prow < 0) & (prow + prev_w.shape[0] >= 0)
             received[here] += w2d[prow[here], column[pred[here]]]
             received[back] += prev_w[prow[back] + prev_w.shape[0], column[pred[back]]]
-        pi = idx[lo:hi]
+        pi = idx[sel]
         tally.add_deliveries(
             commit_s=ctx.pairs.commit_s[pi],
             received_s=received,

@@ -26,6 +26,7 @@ __all__ = [
     "TabVisibility",
     "delivery_pairs",
     "generate_messages",
+    "stable_group_order",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -190,6 +191,19 @@ def _rank_in_order(order: IntArray, orders: int, chunk: int = 1 << 20) -> IntArr
         rank[lo + by_order] = seen[grouped] + index - np.maximum.accumulate(starts)
         seen += np.bincount(part, minlength=orders)
     return rank
+
+
+def stable_group_order(labels: IntArray, groups: int) -> IntArray:
+    """Permutation that groups `labels` (0..groups-1) while keeping each group's original order.
+
+    Equal to ``np.argsort(labels, kind="stable")`` but built from cache-sized sorts plus a counting pass,
+    which is several times faster for tens of millions of pairs.
+    """
+    counts = np.bincount(labels, minlength=groups)
+    start = np.cumsum(counts) - counts
+    perm = np.empty(labels.size, dtype=np.int64)
+    perm[start[labels] + _rank_in_order(labels, groups)] = np.arange(labels.size, dtype=np.int64)
+    return perm
 
 
 def generate_messages(scenario: Scenario, rng: np.random.Generator) -> Messages:
