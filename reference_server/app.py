@@ -15,7 +15,7 @@ from aiohttp import WSCloseCode, web
 from reference_server import longpoll, messages, ops, orders, sse, ws
 from reference_server.auth import TokenAuthority
 from reference_server.config import MAX_BODY_BYTES, ServerConfig
-from reference_server.errors import error_middleware
+from reference_server.errors import UNMATCHED, json_errors, unmatched
 from reference_server.metrics import Metrics
 from reference_server.seeding import seed_store
 from reference_server.state import STATE, ServerState
@@ -37,10 +37,9 @@ def create_app(config: ServerConfig) -> web.Application:
         auth=TokenAuthority(config.secret or secrets.token_hex(32), cache_max=config.token_cache_max),
         metrics=metrics,
     )
-    # Metrics outermost so they count the JSON error responses too.
-    app = web.Application(
-        middlewares=[metrics.middleware(), error_middleware], client_max_size=MAX_BODY_BYTES
-    )
+    # No middlewares on purpose (see errors.py): handlers are wrapped instead.
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app.on_response_prepare.append(metrics.on_response_prepare)  # counts JSON errors too
     app[STATE] = state
     _add_routes(app)
     app.cleanup_ctx.append(_store_ctx)
@@ -50,17 +49,23 @@ def create_app(config: ServerConfig) -> web.Application:
 
 
 def _add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/messages", messages.get_messages, allow_head=False)
-    app.router.add_post("/api/messages", messages.post_message)
-    app.router.add_put("/api/messages", messages.mark_read)
-    app.router.add_get("/api/messages/wait", longpoll.wait_messages, allow_head=False)
-    app.router.add_get("/api/orders", orders.get_orders, allow_head=False)
+    plain = [
+        ("GET", "/api/messages", messages.get_messages),
+        ("POST", "/api/messages", messages.post_message),
+        ("PUT", "/api/messages", messages.mark_read),
+        ("GET", "/api/messages/wait", longpoll.wait_messages),
+        ("GET", "/api/orders", orders.get_orders),
+        ("GET", "/healthz", ops.healthz),
+        ("GET", "/metrics", ops.metrics),
+        ("GET", "/openapi.json", ops.openapi),
+    ]
+    for method, path, handler in plain:
+        app.router.add_route(method, path, json_errors(handler))
+    # Push handlers answer their own errors (a wrapper's frame would live as long as the connection).
     app.router.add_get("/api/stream", sse.stream, allow_head=False)
     app.router.add_get("/ws", ws.websocket, allow_head=False)
-    app.router.add_get("/healthz", ops.healthz, allow_head=False)
-    app.router.add_get("/metrics", ops.metrics, allow_head=False)
-    app.router.add_get("/openapi.json", ops.openapi, allow_head=False)
-    app.router.add_get("/bench/noop", ops.noop, allow_head=False)
+    app.router.add_get("/bench/noop", ops.noop, allow_head=False)  # the ceiling: nothing in front of it
+    app.router.add_route("*", "/{tail:.*}", unmatched, name=UNMATCHED)  # JSON 404/405, must stay last
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -19,16 +19,9 @@ from reference_server.params import authorize_order, parse_since
 from reference_server.pubsub import Subscription
 from reference_server.state import STATE, ServerState
 
-__all__ = ["abort_connection", "stream", "watched_orders"]
+__all__ = ["stream", "watched_orders"]
 
 ROUTE = "/api/stream"
-
-
-def abort_connection(request: web.Request) -> None:
-    """Drop the TCP connection now (used when a push consumer overflows its queue)."""
-    transport = request.transport
-    if transport is not None:
-        transport.abort()
 
 
 def watched_orders(state: ServerState, principal: Principal, order_ids: list[str]) -> list[str] | None:
@@ -59,11 +52,17 @@ def _event(seq: int, data: str) -> bytes:
 async def stream(request: web.Request) -> web.StreamResponse:
     """GET /api/stream?orderId=X[&orderId=Y...][&since=SEQ]"""
     state = request.app[STATE]
-    principal = request_principal(request, state.auth, allow_query=True)
-    order_ids = watched_orders(state, principal, request.query.getall("orderId", []))
-    since = _resume_point(request)
+    try:
+        principal = request_principal(request, state.auth, allow_query=True)
+        order_ids = watched_orders(state, principal, request.query.getall("orderId", []))
+        since = _resume_point(request)
+    except ApiError as exc:  # before the stream starts, errors are ordinary JSON responses
+        return exc.response()
+    transport = request.transport
     sub = Subscription(
-        state.hub, maxsize=state.config.push_queue_max, on_overflow=lambda: abort_connection(request)
+        state.hub,
+        maxsize=state.config.push_queue_max,
+        on_overflow=transport.abort if transport is not None else None,
     )
     state.hub.subscribe(sub, order_ids)  # before the replay, so nothing committed meanwhile is missed
     resp = web.StreamResponse(

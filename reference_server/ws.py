@@ -19,8 +19,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from reference_server.auth import request_principal
 from reference_server.config import MAX_BODY_BYTES
+from reference_server.errors import ApiError
 from reference_server.pubsub import Subscription
-from reference_server.sse import abort_connection
 from reference_server.state import STATE, ServerState
 
 __all__ = ["websocket"]
@@ -29,20 +29,24 @@ ROUTE = "/ws"
 
 
 class _Connection:
-    """One WebSocket's subscription, replay floors and sender task."""
+    """One WebSocket's subscription, replay floors and sender task (slotted: thousands sit idle)."""
+
+    __slots__ = ("floor", "principal", "replaying", "sender", "state", "sub", "ws")
 
     def __init__(self, state: ServerState, request: web.Request, ws: web.WebSocketResponse) -> None:
         self.state = state
         self.ws = ws
         self.principal = request_principal(request, state.auth, allow_query=True)
+        transport = request.transport
         self.sub = Subscription(
-            state.hub, maxsize=state.config.push_queue_max, on_overflow=lambda: abort_connection(request)
+            state.hub,
+            maxsize=state.config.push_queue_max,
+            on_overflow=transport.abort if transport is not None else None,
         )
         self.sub.on_ready = self._ensure_sender
-        self.floor: dict[str, int] = {}  # per order: highest seq already sent by a replay
+        self.floor: dict[str, int] | None = None  # per order: highest seq already sent by a replay
         self.replaying = False
         self.sender: asyncio.Task[None] | None = None
-        self.delivered = state.metrics.deliveries.labels("ws")
 
     async def send(self, payload: dict[str, Any]) -> None:
         text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
@@ -57,9 +61,7 @@ class _Connection:
             await self._error("malformed_json", "Frames must be JSON objects.")
             return
         if not isinstance(data, dict) or data.get("type") != "subscribe":
-            await self._error(
-                "bad_request", 'The only command is {"type": "subscribe", "orderIds": [...]}.'
-            )
+            await self._error("bad_request", 'The only command is {"type": "subscribe", "orderIds": [...]}.')
             return
         order_ids, since = data.get("orderIds"), data.get("since")
         if not isinstance(order_ids, list) or not all(isinstance(o, str) for o in order_ids):
@@ -88,10 +90,12 @@ class _Connection:
                 top = since
                 for message in self.state.db().since(allowed, since):
                     await self.send({"type": "message", "message": message.to_json()})
-                    self.delivered.inc()
+                    self.state.metrics.deliveries.labels("ws").inc()
                     top = message.seq
+                floor = self.floor if self.floor is not None else {}
                 for order_id in allowed:
-                    self.floor[order_id] = max(self.floor.get(order_id, 0), top)
+                    floor[order_id] = max(floor.get(order_id, 0), top)
+                self.floor = floor
         finally:
             self.replaying = False
         self._ensure_sender()
@@ -100,23 +104,20 @@ class _Connection:
         await self.send({"type": "error", "error": code, "message": message})
 
     def _ensure_sender(self) -> None:
-        if (
-            self.replaying
-            or self.sub.pending() == 0
-            or (self.sender is not None and not self.sender.done())
-        ):
+        if self.replaying or self.sub.pending() == 0 or (self.sender is not None and not self.sender.done()):
             return
         self.sender = asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:
+        delivered = self.state.metrics.deliveries.labels("ws")
         try:
             while (push := self.sub.pop()) is not None:
-                if push.seq <= self.floor.get(push.order_id, 0):
+                if self.floor is not None and push.seq <= self.floor.get(push.order_id, 0):
                     continue
                 text = f'{{"type":"message","message":{push.data}}}'
                 await self.ws.send_str(text)
                 self.state.metrics.count_bytes(ROUTE, len(text))
-                self.delivered.inc()
+                delivered.inc()
         except ConnectionResetError:
             self.sub.close()
 
@@ -130,11 +131,14 @@ class _Connection:
                 pass
 
 
-async def websocket(request: web.Request) -> web.WebSocketResponse:
+async def websocket(request: web.Request) -> web.StreamResponse:
     """GET /ws (WebSocket upgrade); auth by bearer header or ``?token=``."""
     state = request.app[STATE]
     ws = web.WebSocketResponse(heartbeat=state.config.ws_heartbeat_s, max_msg_size=MAX_BODY_BYTES)
-    conn = _Connection(state, request, ws)  # authenticates before the upgrade: a bad token is a JSON 401
+    try:
+        conn = _Connection(state, request, ws)  # authenticates before the upgrade
+    except ApiError as exc:
+        return exc.response()  # a JSON 401 instead of the upgrade
     await ws.prepare(request)
     gauge = state.metrics.open_connections.labels("ws")
     state.websockets.add(ws)

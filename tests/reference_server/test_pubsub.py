@@ -91,3 +91,19 @@ async def test_on_ready_is_called_per_queued_message():
     hub.publish(msg(1))
     hub.publish(msg(2))
     assert calls == [1, 2]
+
+
+async def test_several_subscribers_of_one_order_all_receive_and_can_leave():
+    hub = Hub()
+    subs = [Subscription(hub, maxsize=4) for _ in range(3)]
+    for sub in subs:
+        hub.subscribe(sub, ["o1"])
+    hub.publish(msg(1))
+    assert [s.pending() for s in subs] == [1, 1, 1]
+    subs[0].close()
+    subs[1].close()
+    hub.publish(msg(2))
+    assert [s.pending() for s in subs] == [1, 1, 2]
+    assert hub.subscriber_count() == 1
+    subs[2].close()
+    assert hub.subscriber_count() == 0
