@@ -7,7 +7,10 @@ SimPy model when the run is small enough for it.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -87,6 +90,41 @@ def simulate_strategy(
     return result, tally.records(strategy.spec)
 
 
+_FORKED: tuple[RunContext, Engine, RadioModel | None] | None = None
+"""The context a forked worker inherits (set just before the pool forks; never read in the parent)."""
+
+
+def _worker(strategy: Strategy) -> tuple[StrategyResult, dict[str, npt.NDArray[Any]]]:
+    assert _FORKED is not None, "worker started without a forked context"
+    ctx, engine, radio = _FORKED
+    return simulate_strategy(strategy, ctx, engine=engine, radio=radio)
+
+
+def _simulate_in_workers(
+    strategies: tuple[Strategy, ...],
+    ctx: RunContext,
+    engine: Engine,
+    radio: RadioModel | None,
+    progress: StrategyProgress | None,
+    workers: int,
+) -> dict[str, tuple[StrategyResult, dict[str, npt.NDArray[Any]]]]:
+    """Run strategies in forked processes, the most expensive first so the pool finishes together."""
+    global _FORKED
+    _FORKED = (ctx, engine, radio)
+    heavy_first = sorted(strategies, key=lambda s: -expected_requests(s, ctx))
+    out: dict[str, tuple[StrategyResult, dict[str, npt.NDArray[Any]]]] = {}
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = {pool.submit(_worker, s): s.spec for s in heavy_first}
+            for future in as_completed(futures):
+                out[futures[future]] = future.result()
+                if progress:
+                    progress(futures[future], 1.0)
+    finally:
+        _FORKED = None
+    return out
+
+
 def keep_freed_memory() -> None:
     """Ask glibc to reuse freed memory instead of returning big blocks to the OS at once.
 
@@ -115,17 +153,28 @@ def simulate(
     calibration: Calibration | None = None,
     radio: RadioModel | None = None,
     progress: StrategyProgress | None = None,
+    workers: int | None = None,
 ) -> SimulationRun:
-    """Simulate every strategy of `scenario`; the same clients and messages are used for each."""
+    """Simulate every strategy of `scenario`; the same clients and messages are used for each.
+
+    Strategies are independent, so with `workers` > 1 (default: up to 2 for the fast path) they run in forked
+    worker processes that share the run's context copy-on-write; results are identical to a serial run.
+    """
     cal = calibration if calibration is not None else load_calibration(scenario.calibration)
     keep_freed_memory()
     ctx = build_context(scenario, cal)
-    results: dict[str, StrategyResult] = {}
-    records: dict[str, dict[str, npt.NDArray[Any]]] = {}
-    for strategy in parse_strategies(scenario.strategies):
-        results[strategy.spec], records[strategy.spec] = simulate_strategy(
-            strategy, ctx, engine=engine, radio=radio, progress=progress
-        )
+    strategies = parse_strategies(scenario.strategies)
+    if workers is None:
+        workers = 1 if engine == "des" else min(2, os.cpu_count() or 1)
+    if workers > 1 and len(strategies) > 1 and "fork" in multiprocessing.get_all_start_methods():
+        done = _simulate_in_workers(strategies, ctx, engine, radio, progress, workers)
+    else:
+        done = {
+            s.spec: simulate_strategy(s, ctx, engine=engine, radio=radio, progress=progress)
+            for s in strategies
+        }
+    results = {s.spec: done[s.spec][0] for s in strategies}
+    records = {s.spec: done[s.spec][1] for s in strategies}
     scen = scenario.to_dict()
     scen["calibration_values"] = cal.to_dict()
     summary = Summary(

@@ -48,3 +48,10 @@ def test_records_follow_the_delivery_columns():
 def test_auto_engine_uses_simpy_for_tiny_runs():
     run = simulate(Scenario(clients=5, duration=120.0, strategies=("poll:5",)), engine="auto")
     assert run.summary.strategies["poll:5"].extra["engine"] == "des"
+
+
+def test_worker_processes_give_the_serial_results():
+    serial = simulate(Scenario(**SMALL), workers=1).summary.strategies
+    forked = simulate(Scenario(**SMALL), workers=2).summary.strategies
+    assert serial == forked
+    assert list(forked) == ["poll:5", "sse"]
