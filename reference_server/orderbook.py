@@ -128,6 +128,13 @@ class OrderBook:
         state = self.orders.get(order_id)
         return state is not None and (principal.role == "admin" or state.customer_id == principal.id)
 
+    def behind(self, order_ids: list[str] | None, since: int) -> bool:
+        """Whether any of these orders (None: any order) has a message after ``since``. Push connections
+        resuming at their cursor (the common case) then skip the replay query entirely."""
+        if order_ids is None:
+            return self.last_seq > since
+        return any(self.orders[o].cursor > since for o in order_ids if o in self.orders)
+
     def visible(self, principal: Principal) -> list[str]:
         """The orders this caller may see: their own, or all for admins."""
         if principal.role == "admin":

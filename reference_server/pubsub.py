@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from reference_server.message import Message
@@ -35,32 +35,21 @@ class Push:
 
 
 class Subscription:
-    """One push connection's view of the hub: the orders it watches and its bounded outgoing queue."""
+    """One push connection's view of the hub: the orders it watches and its bounded outgoing queue.
 
-    __slots__ = (
-        "_hub",
-        "_queue",
-        "_waiter",
-        "closed",
-        "maxsize",
-        "on_overflow",
-        "on_ready",
-        "order_ids",
-        "overflowed",
-        "wildcard",
-    )
+    Connections subclass it (rather than hold one and pass callbacks) and override ``on_overflow`` and
+    ``on_ready``: at thousands of idle connections, every extra object and bound method is memory.
+    """
 
-    def __init__(self, hub: Hub, *, maxsize: int, on_overflow: Callable[[], None] | None = None) -> None:
+    __slots__ = ("_hub", "_queue", "_waiter", "closed", "maxsize", "order_ids", "overflowed", "wildcard")
+
+    def __init__(self, hub: Hub, *, maxsize: int) -> None:
         self._hub = hub
         # Created on the first message: an idle connection should cost as little as possible, and an empty
         # deque alone is over 600 bytes.
         self._queue: deque[Push] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self.maxsize = maxsize
-        self.on_overflow = on_overflow
-        # Optional push-style consumers (WebSocket) are told when a message is queued, so an idle
-        # connection needs no task parked on get().
-        self.on_ready: Callable[[], None] | None = None
         self.order_ids: list[str] = []  # usually one or a few: a list is smaller than a set
         self.wildcard = False
         self.closed = False
@@ -75,13 +64,18 @@ class Subscription:
         elif len(self._queue) >= self.maxsize:
             self.overflowed = True
             self.close()
-            if self.on_overflow is not None:
-                self.on_overflow()
+            self.on_overflow()
             return
         self._queue.append(push)
         self._wake()
-        if self.on_ready is not None:
-            self.on_ready()
+        self.on_ready()
+
+    def on_overflow(self) -> None:
+        """The consumer fell ``maxsize`` messages behind and was closed; connections drop their socket."""
+
+    def on_ready(self) -> None:
+        """A message was queued; push-style consumers (WebSocket) start a sender here, so an idle
+        connection needs no task parked on ``get()``."""
 
     async def get(self) -> Push | None:
         """The next message, waiting if there is none; None once the subscription is closed."""

@@ -33,6 +33,21 @@ def watched_orders(state: ServerState, principal: Principal, order_ids: list[str
     return list(dict.fromkeys(order_ids))
 
 
+class _StreamSubscription(Subscription):
+    """An SSE stream's subscription: falling too far behind drops the TCP connection."""
+
+    __slots__ = ("_request",)
+
+    def __init__(self, state: ServerState, request: web.Request) -> None:
+        super().__init__(state.hub, maxsize=state.config.push_queue_max)
+        self._request = request
+
+    def on_overflow(self) -> None:
+        transport = self._request.transport
+        if transport is not None:
+            transport.abort()
+
+
 def _resume_point(request: web.Request) -> int | None:
     since = parse_since(request.query.get("since"))
     header = request.headers.get("Last-Event-ID")
@@ -58,12 +73,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
         since = _resume_point(request)
     except ApiError as exc:  # before the stream starts, errors are ordinary JSON responses
         return exc.response()
-    transport = request.transport
-    sub = Subscription(
-        state.hub,
-        maxsize=state.config.push_queue_max,
-        on_overflow=transport.abort if transport is not None else None,
-    )
+    sub = _StreamSubscription(state, request)
     state.hub.subscribe(sub, order_ids)  # before the replay, so nothing committed meanwhile is missed
     resp = web.StreamResponse(
         headers={
@@ -80,7 +90,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
         gauge.inc()
         await resp.write(b": connected\n\n")
         floor = since or 0
-        if since is not None:
+        if since is not None and state.book.behind(order_ids, since):
             for message in state.db().since(order_ids, since):
                 await resp.write(_event(message.seq, message.dumps()))
                 delivered.inc()

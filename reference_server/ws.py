@@ -28,22 +28,18 @@ __all__ = ["websocket"]
 ROUTE = "/ws"
 
 
-class _Connection:
-    """One WebSocket's subscription, replay floors and sender task (slotted: thousands sit idle)."""
+class _Connection(Subscription):
+    """One WebSocket: its subscription (it *is* one, to save an object per idle connection), replay floors
+    and sender task."""
 
-    __slots__ = ("floor", "principal", "replaying", "sender", "state", "sub", "ws")
+    __slots__ = ("floor", "principal", "replaying", "request", "sender", "state", "ws")
 
     def __init__(self, state: ServerState, request: web.Request, ws: web.WebSocketResponse) -> None:
+        super().__init__(state.hub, maxsize=state.config.push_queue_max)
         self.state = state
+        self.request = request
         self.ws = ws
         self.principal = request_principal(request, state.auth, allow_query=True)
-        transport = request.transport
-        self.sub = Subscription(
-            state.hub,
-            maxsize=state.config.push_queue_max,
-            on_overflow=transport.abort if transport is not None else None,
-        )
-        self.sub.on_ready = self._ensure_sender
         self.floor: dict[str, int] | None = None  # per order: highest seq already sent by a replay
         self.replaying = False
         self.sender: asyncio.Task[None] | None = None
@@ -84,9 +80,9 @@ class _Connection:
                 allowed.append(order_id)
         self.replaying = True  # live messages wait in the queue until the replay is out
         try:
-            self.state.hub.subscribe(self.sub, allowed)
+            self.state.hub.subscribe(self, allowed)
             await self.send({"type": "subscribed", "orderIds": allowed})
-            if since is not None and allowed:
+            if since is not None and allowed and self.state.book.behind(allowed, since):
                 top = since
                 for message in self.state.db().since(allowed, since):
                     await self.send({"type": "message", "message": message.to_json()})
@@ -103,15 +99,23 @@ class _Connection:
     async def _error(self, code: str, message: str) -> None:
         await self.send({"type": "error", "error": code, "message": message})
 
+    def on_overflow(self) -> None:
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
+
+    def on_ready(self) -> None:
+        self._ensure_sender()
+
     def _ensure_sender(self) -> None:
-        if self.replaying or self.sub.pending() == 0 or (self.sender is not None and not self.sender.done()):
+        if self.replaying or self.pending() == 0 or (self.sender is not None and not self.sender.done()):
             return
         self.sender = asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:
         delivered = self.state.metrics.deliveries.labels("ws")
         try:
-            while (push := self.sub.pop()) is not None:
+            while (push := self.pop()) is not None:
                 if self.floor is not None and push.seq <= self.floor.get(push.order_id, 0):
                     continue
                 text = f'{{"type":"message","message":{push.data}}}'
@@ -119,10 +123,11 @@ class _Connection:
                 self.state.metrics.count_bytes(ROUTE, len(text))
                 delivered.inc()
         except ConnectionResetError:
-            self.sub.close()
+            self.close()
 
-    async def close(self) -> None:
-        self.sub.close()
+    async def finish(self) -> None:
+        """The socket is gone: leave the hub and stop the sender."""
+        self.close()
         if self.sender is not None and not self.sender.done():
             self.sender.cancel()
             try:
@@ -144,17 +149,22 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     state.websockets.add(ws)
     gauge.inc()
     try:
-        async for frame in ws:
+        # receive() directly rather than ``async for``: the iterator's extra coroutine frame would sit in
+        # memory for the whole life of every idle connection.
+        while True:
+            frame = await ws.receive()
             if frame.type == WSMsgType.TEXT:
                 await conn.handle(frame.data)
             elif frame.type == WSMsgType.BINARY:
                 await conn.send(
                     {"type": "error", "error": "bad_request", "message": "Send JSON text frames."}
                 )
+            elif frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                break
     except ConnectionResetError:
         pass
     finally:
-        await conn.close()
+        await conn.finish()
         state.websockets.discard(ws)
         gauge.dec()
         if not ws.closed:

@@ -42,7 +42,12 @@ async def test_wildcard_subscription_sees_every_order():
 async def test_consumer_that_stops_reading_is_cut_off_at_the_bound():
     hub = Hub()
     cut: list[bool] = []
-    sub = Subscription(hub, maxsize=3, on_overflow=lambda: cut.append(True))
+
+    class Cut(Subscription):
+        def on_overflow(self):
+            cut.append(True)
+
+    sub = Cut(hub, maxsize=3)
     hub.subscribe(sub, ["o1"])
     for seq in range(1, 5):
         hub.publish(msg(seq))
@@ -84,9 +89,13 @@ async def test_close_releases_waiters_and_subscriptions():
 
 async def test_on_ready_is_called_per_queued_message():
     hub = Hub()
-    sub = Subscription(hub, maxsize=4)
     calls: list[int] = []
-    sub.on_ready = lambda: calls.append(sub.pending())
+
+    class Pushy(Subscription):
+        def on_ready(self):
+            calls.append(self.pending())
+
+    sub = Pushy(hub, maxsize=4)
     hub.subscribe(sub, ["o1"])
     hub.publish(msg(1))
     hub.publish(msg(2))

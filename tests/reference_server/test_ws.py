@@ -72,3 +72,14 @@ async def test_server_answers_pings(client, users):
         async with asyncio.timeout(2):
             frame = await ws.receive()
         assert frame.data == b"are you there"
+
+
+async def test_resuming_at_the_cursor_replays_nothing_and_gets_live(client, users):
+    cursor = (await (await client.get("/api/orders", headers=headers(users.c1))).json())["orders"][0][
+        "cursor"
+    ]
+    async with client.ws_connect("/ws", headers=headers(users.c1)) as ws:
+        await ws.send_json({"type": "subscribe", "orderIds": ["o1"], "since": cursor})
+        await ws.receive_json(timeout=2)
+        live = await post(client, users.a1, "o1", "fresh")
+        assert (await ws.receive_json(timeout=2))["message"] == live
