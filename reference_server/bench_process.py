@@ -12,6 +12,8 @@ after the last connection is accepted.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 import re
 import signal
@@ -61,6 +63,27 @@ class Child:
             raise ChildError(f"{self.name} exited with status {code}:\n{self.stderr_tail()}")
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _child_setup(parent_pid: int) -> None:
+    """Runs in the child between fork and exec.
+
+    A session of its own keeps the terminal's Ctrl-C away from the child, so the benchmark alone sees it
+    and stops its children in order (a server that died on the same keystroke would look like a crash).
+    The parent-death signal covers the opposite case: if the benchmark is killed outright, the child gets
+    SIGTERM instead of serving forever.
+    """
+    os.setsid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: no parent-death signal, the session still helps
+        pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def _stop(proc: subprocess.Popen[bytes], grace_s: float) -> None:
     if proc.poll() is not None:
         return
@@ -95,6 +118,7 @@ def spawn(
                 stderr=err,
                 env=env,
                 bufsize=0,
+                preexec_fn=functools.partial(_child_setup, os.getpid()),
             )
     finally:
         if out_file is not None:
