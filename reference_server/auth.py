@@ -100,7 +100,8 @@ class TokenAuthority:
             raise _bad_token()
         if not isinstance(exp, int | float) or isinstance(exp, bool):
             raise _bad_token()
-        return Principal(id=sub, role=role, name=name, expires_at=float(exp))
+        # The role constant, not the decoded string: one fewer object per cached token.
+        return Principal(id=sub, role=ROLES[ROLES.index(role)], name=name, expires_at=float(exp))
 
 
 def _bad_token() -> ApiError:
