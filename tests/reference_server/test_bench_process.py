@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import time
 
@@ -59,3 +61,28 @@ def test_line_reader_returns_lines_then_none_at_the_deadline(tmp_path):
 def test_settled_rss_is_this_process_resident_size():
     rss = settled_rss(psutil.Process().pid, pause_s=0.0, max_wait_s=2.0)
     assert rss == pytest.approx(psutil.Process().memory_info().rss, rel=0.2)
+
+
+def test_children_run_in_their_own_session_so_ctrl_c_reaches_only_the_benchmark(tmp_path):
+    with spawn("bare server", BARE, tmp_path) as child:
+        wait_for_listening(child, timeout_s=30)
+        assert os.getsid(child.proc.pid) == child.proc.pid != os.getsid(0)
+
+
+def test_a_child_is_terminated_when_its_parent_dies(tmp_path):
+    # The middle process spawns a sleeper through spawn() and is then killed outright (no cleanup runs).
+    script = (
+        "import sys, os, signal, pathlib\n"
+        "from reference_server.bench_process import spawn\n"
+        "argv = [sys.executable, '-c', 'import time; time.sleep(60)']\n"
+        "cm = spawn('sleeper', argv, pathlib.Path(sys.argv[1]))\n"
+        "child = cm.__enter__()\n"
+        "print(child.proc.pid, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=30
+    )
+    sleeper = psutil.Process(int(out.stdout.split()[0]))
+    sleeper.wait(timeout=10)  # raises TimeoutExpired if the sleeper outlives its parent
+    assert not sleeper.is_running()
