@@ -75,9 +75,7 @@ class TokenAuthority:
                 self._cache.clear()  # crude but bounded; refills from the live working set
             self._cache[token] = principal
         if principal.expires_at <= current:
-            raise ApiError(
-                401, "token_expired", "Your token has expired; sign in again to get a new one."
-            )
+            raise ApiError(401, "token_expired", "Your token has expired; sign in again to get a new one.")
         return principal
 
     def _sign(self, body: str) -> str:

@@ -104,7 +104,9 @@ class Metrics:
         as its handler runs, which for an idle SSE stream or WebSocket is the whole connection, and at
         thousands of idle connections that frame is a measurable share of the memory per connection.
         """
-        resource = request.match_info.route.resource
+        # Protocol-level errors (a malformed request line) are answered before routing: no match_info.
+        info = request.match_info if isinstance(request, web.Request) else None
+        resource = info.route.resource if info is not None else None
         route = resource.canonical if resource is not None and resource.name != "unmatched" else "unmatched"
         body = response.body if isinstance(response, web.Response) else None
         size = len(body) if isinstance(body, bytes | bytearray) else 0

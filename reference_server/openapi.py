@@ -48,9 +48,7 @@ def _query(
 
 
 ORDER_ID = _query("orderId", {"type": "string"}, "The order whose conversation is meant.", required=True)
-SINCE = _query(
-    "since", {"type": "integer", "minimum": 0}, "Return only messages with seq greater than this."
-)
+SINCE = _query("since", {"type": "integer", "minimum": 0}, "Return only messages with seq greater than this.")
 TOKEN = _query("token", {"type": "string"}, "Bearer token, for clients that cannot set headers.")
 ETAG = {
     "ETag": {
@@ -166,9 +164,7 @@ PATHS: dict[str, Any] = {
                 },
             },
             "responses": {
-                "200": _json(
-                    {"type": "object", "properties": {"updated": {"type": "integer"}}}, "How many."
-                ),
+                "200": _json({"type": "object", "properties": {"updated": {"type": "integer"}}}, "How many."),
                 **_errors(400, 401, 403, 404, 413),
             },
         },
@@ -268,9 +264,7 @@ PATHS: dict[str, Any] = {
     "/metrics": {
         "get": {
             "summary": "Prometheus metrics.",
-            "responses": {
-                "200": {"description": "Text exposition format.", "content": {"text/plain": {}}}
-            },
+            "responses": {"200": {"description": "Text exposition format.", "content": {"text/plain": {}}}},
         }
     },
     "/openapi.json": {

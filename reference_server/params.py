@@ -32,9 +32,7 @@ def parse_since(raw: str | None) -> int | None:
     if raw is None:
         return None
     if not raw.isdigit() or len(raw) > 18:
-        raise ApiError(
-            400, "invalid_since", f"'since' must be a non-negative integer seq, got {raw[:40]!r}."
-        )
+        raise ApiError(400, "invalid_since", f"'since' must be a non-negative integer seq, got {raw[:40]!r}.")
     return int(raw)
 
 

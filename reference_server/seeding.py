@@ -64,9 +64,7 @@ def demo_customers(config: ServerConfig) -> list[DemoUser]:
 
 def demo_admins(config: ServerConfig) -> list[DemoUser]:
     """a1..aA."""
-    return [
-        DemoUser(id=f"a{i}", name=f"Admin {i}", role="admin") for i in range(1, config.seed_admins + 1)
-    ]
+    return [DemoUser(id=f"a{i}", name=f"Admin {i}", role="admin") for i in range(1, config.seed_admins + 1)]
 
 
 def _conversation(customer: DemoUser, order_id: str, count: int) -> list[NewMessage]:

@@ -137,9 +137,7 @@ class _Pending:
 
     __slots__ = ("future", "op")
 
-    def __init__(
-        self, op: Callable[[sqlite3.Connection, int], Any], future: asyncio.Future[Any]
-    ) -> None:
+    def __init__(self, op: Callable[[sqlite3.Connection, int], Any], future: asyncio.Future[Any]) -> None:
         self.op = op
         self.future = future
 
@@ -205,9 +203,7 @@ class SQLiteStore:
 
     def orders(self) -> list[tuple[str, str]]:
         """Every (orderId, customerId)."""
-        return cast(
-            list[tuple[str, str]], self._read("orders", "SELECT orderId, customerId FROM orders")
-        )
+        return cast(list[tuple[str, str]], self._read("orders", "SELECT orderId, customerId FROM orders"))
 
     def counts(self) -> list[CountRow]:
         """Totals, unread counts and max seq per order and sender type."""
@@ -216,9 +212,7 @@ class SQLiteStore:
             "SELECT orderId, senderType, count(*), sum(isRead = 0), max(seq) FROM messages "
             "GROUP BY orderId, senderType",
         )
-        return [
-            CountRow(order_id=o, sender_type=s, total=t, unread=u, max_seq=m) for o, s, t, u, m in rows
-        ]
+        return [CountRow(order_id=o, sender_type=s, total=t, unread=u, max_seq=m) for o, s, t, u, m in rows]
 
     def last_seq(self) -> int:
         """Highest seq ever assigned (AUTOINCREMENT never reuses one, even after pruning)."""
@@ -340,9 +334,7 @@ class SQLiteStore:
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:
-                    results = await loop.run_in_executor(
-                        self._executor, self._commit, [p.op for p in batch]
-                    )
+                    results = await loop.run_in_executor(self._executor, self._commit, [p.op for p in batch])
                 except Exception:
                     # One bad write must not fail the others: retry each alone so only the culprit fails.
                     results = [

@@ -42,39 +42,95 @@ def _int_env(name: str, default: int) -> int:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     env = os.environ
-    parser.add_argument("--host", default=env.get("POLLBENCH_HOST", "127.0.0.1"),
-                        help="interface to listen on (default 127.0.0.1; env POLLBENCH_HOST)")
-    parser.add_argument("--port", type=int, default=None,
-                        help="TCP port; 0 picks a free one and prints it (default 8080; env POLLBENCH_PORT)")
-    parser.add_argument("--db", default=env.get("POLLBENCH_DB", ":memory:"), metavar="PATH",
-                        help="SQLite database file, created if missing; ':memory:' keeps data in RAM only "
-                        "(default :memory:; env POLLBENCH_DB)")
-    parser.add_argument("--secret", default=env.get("POLLBENCH_SECRET", ""),
-                        help="token signing key; random if absent, so tokens die with the process "
-                        "(env POLLBENCH_SECRET)")
+    parser.add_argument(
+        "--host",
+        default=env.get("POLLBENCH_HOST", "127.0.0.1"),
+        help="interface to listen on (default 127.0.0.1; env POLLBENCH_HOST)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="TCP port; 0 picks a free one and prints it (default 8080; env POLLBENCH_PORT)",
+    )
+    parser.add_argument(
+        "--db",
+        default=env.get("POLLBENCH_DB", ":memory:"),
+        metavar="PATH",
+        help="SQLite database file, created if missing; ':memory:' keeps data in RAM only "
+        "(default :memory:; env POLLBENCH_DB)",
+    )
+    parser.add_argument(
+        "--secret",
+        default=env.get("POLLBENCH_SECRET", ""),
+        help="token signing key; random if absent, so tokens die with the process (env POLLBENCH_SECRET)",
+    )
     seed = parser.add_argument_group("demo data")
-    seed.add_argument("--seed-customers", type=int, default=0, metavar="N",
-                      help="create customers c1..cN (names 'Customer i') (default 0)")
-    seed.add_argument("--orders-per-customer", type=int, default=3, metavar="K",
-                      help="orders per demo customer, numbered o1, o2, ... in customer order (default 3)")
+    seed.add_argument(
+        "--seed-customers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="create customers c1..cN (names 'Customer i') (default 0)",
+    )
+    seed.add_argument(
+        "--orders-per-customer",
+        type=int,
+        default=3,
+        metavar="K",
+        help="orders per demo customer, numbered o1, o2, ... in customer order (default 3)",
+    )
     seed.add_argument("--admins", type=int, default=0, metavar="A", help="create admins a1..aA (default 0)")
-    seed.add_argument("--messages-per-order", type=int, default=8, metavar="M",
-                      help="messages seeded into each new order; 8 makes a full poll about 2 KB (default 8)")
-    seed.add_argument("--fixtures", metavar="PATH",
-                      help="once listening, write base_url and every demo user's id, name, token and orders "
-                      "to this JSON file (atomically)")
-    seed.add_argument("--token-ttl", type=float, default=7 * 24 * 3600.0, metavar="SECONDS",
-                      help="lifetime of the tokens in the fixtures file (default 604800 = 7 days)")
+    seed.add_argument(
+        "--messages-per-order",
+        type=int,
+        default=8,
+        metavar="M",
+        help="messages seeded into each new order; 8 makes a full poll about 2 KB (default 8)",
+    )
+    seed.add_argument(
+        "--fixtures",
+        metavar="PATH",
+        help="once listening, write base_url and every demo user's id, name, token and orders "
+        "to this JSON file (atomically)",
+    )
+    seed.add_argument(
+        "--token-ttl",
+        type=float,
+        default=7 * 24 * 3600.0,
+        metavar="SECONDS",
+        help="lifetime of the tokens in the fixtures file (default 604800 = 7 days)",
+    )
     tune = parser.add_argument_group("tuning")
-    tune.add_argument("--sse-heartbeat", type=float, default=15.0, metavar="SECONDS",
-                      help="seconds between SSE comment heartbeats (default 15)")
-    tune.add_argument("--ws-heartbeat", type=float, default=30.0, metavar="SECONDS",
-                      help="seconds between WebSocket pings (default 30)")
-    tune.add_argument("--push-queue", type=int, default=256, metavar="N",
-                      help="messages buffered per SSE/WebSocket connection before a slow reader is "
-                      "disconnected (default 256)")
-    tune.add_argument("--retention-days", type=float, default=30.0, metavar="DAYS",
-                      help="prune messages older than this (default 30)")
+    tune.add_argument(
+        "--sse-heartbeat",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="seconds between SSE comment heartbeats (default 15)",
+    )
+    tune.add_argument(
+        "--ws-heartbeat",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds between WebSocket pings (default 30)",
+    )
+    tune.add_argument(
+        "--push-queue",
+        type=int,
+        default=256,
+        metavar="N",
+        help="messages buffered per SSE/WebSocket connection before a slow reader is "
+        "disconnected (default 256)",
+    )
+    tune.add_argument(
+        "--retention-days",
+        type=float,
+        default=30.0,
+        metavar="DAYS",
+        help="prune messages older than this (default 30)",
+    )
 
 
 def _config(args: argparse.Namespace) -> ServerConfig:

@@ -82,6 +82,7 @@ def test_subprocess_serves_health_writes_fixtures_and_stops_on_sigterm(tmp_path)
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    assert proc.stdout is not None and proc.stderr is not None
     try:
         line = proc.stdout.readline().strip()  # blocks until the server is listening (or exits)
         assert line.startswith(LISTENING_PREFIX), (

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 from tests.reference_server.conftest import headers, read_sse_events
 
 
-async def post(client, token: str, order: str, content: str) -> dict:
+async def post(client, token: str, order: str, content: str) -> dict[str, Any]:
     resp = await client.post(
         "/api/messages", json={"orderId": order, "content": content}, headers=headers(token)
     )
     assert resp.status == 201
-    return (await resp.json())["message"]
+    message: dict[str, Any] = (await resp.json())["message"]
+    return message
 
 
 async def test_headers_and_live_event_format(client, users):

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from tests.reference_server.conftest import headers
 
 
-async def post(client, token: str, order: str, content: str) -> dict:
+async def post(client, token: str, order: str, content: str) -> dict[str, Any]:
     resp = await client.post(
         "/api/messages", json={"orderId": order, "content": content}, headers=headers(token)
     )
-    return (await resp.json())["message"]
+    message: dict[str, Any] = (await resp.json())["message"]
+    return message
 
 
 async def test_subscribe_replays_then_pushes_live(client, users):
