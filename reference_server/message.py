@@ -7,6 +7,7 @@ from. ``createdAt`` is the server's commit time in UTC with milliseconds. ``_id`
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,8 +21,13 @@ __all__ = ["Message", "format_timestamp", "message_id"]
 def format_timestamp(ms: int) -> str:
     """``2026-11-26T10:00:00.123Z`` for a unix time in milliseconds."""
     seconds, millis = divmod(ms, 1000)
-    stamp = datetime.fromtimestamp(seconds, UTC)
-    return f"{stamp:%Y-%m-%dT%H:%M:%S}.{millis:03d}Z"
+    return f"{_second(seconds)}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=256)
+def _second(seconds: int) -> str:
+    # Messages committed together share their second; formatting a datetime is the slow part of encoding.
+    return f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%dT%H:%M:%S}"
 
 
 def message_id(seq: int, created_ms: int) -> str:

@@ -270,24 +270,34 @@ class SQLiteStore:
         """Commit these messages (durably) and return them with seq and createdAt."""
 
         def op(conn: sqlite3.Connection, now_ms: int) -> list[Message]:
+            # seq is assigned here rather than read back after each INSERT, so the wire JSON (which contains
+            # it) goes in with the row in one statement. Safe: the writer holds SQLite's write lock
+            # (BEGIN IMMEDIATE), and sqlite_sequence is AUTOINCREMENT's high-water mark, so a seq is never
+            # reused even after the newest rows were pruned.
+            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").fetchone()
+            seq = int(row[0]) if row else 0
             out = []
             for m in messages:
-                cur = conn.execute(
-                    "INSERT INTO messages (orderId, senderType, senderName, content, isRead, createdAt) "
-                    "VALUES (?, ?, ?, ?, 0, ?)",
-                    (m.order_id, m.sender_type, m.sender_name, m.content, now_ms),
+                seq += 1
+                out.append(
+                    Message(
+                        seq=seq,
+                        order_id=m.order_id,
+                        sender_type=m.sender_type,
+                        sender_name=m.sender_name,
+                        content=m.content,
+                        is_read=False,
+                        created_ms=now_ms,
+                    )
                 )
-                message = Message(
-                    seq=cast(int, cur.lastrowid),
-                    order_id=m.order_id,
-                    sender_type=m.sender_type,
-                    sender_name=m.sender_name,
-                    content=m.content,
-                    is_read=False,
-                    created_ms=now_ms,
-                )
-                conn.execute("UPDATE messages SET wire = ? WHERE seq = ?", (message.dumps(), message.seq))
-                out.append(message)
+            conn.executemany(
+                "INSERT INTO messages (seq, orderId, senderType, senderName, content, isRead, createdAt, "
+                "wire) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+                [
+                    (x.seq, x.order_id, x.sender_type, x.sender_name, x.content, now_ms, x.dumps())
+                    for x in out
+                ],
+            )
             return out
 
         return await self._write("insert", op)
