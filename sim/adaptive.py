@@ -17,7 +17,7 @@ from sim.context import Progress, RunContext
 from sim.polling import ADMIN_PAGE_ORDERS, WINDOW_REQUESTS
 from sim.server import FifoServer
 from sim.tally import Tally
-from sim.workload import TabVisibility, stable_group_order
+from sim.workload import TabVisibility, advance_past, stable_group_order
 
 __all__ = ["effective_intervals", "next_intervals", "poll_schedule", "run_adaptive"]
 
@@ -54,17 +54,17 @@ def poll_schedule(
     `commit_s`/`owner` are the client's messages sorted by (owner, commit). Returns per poll: time, client,
     index of its first new message, and how many new messages it finds.
     """
-    span = duration + 1.0
-    keys = owner * span + commit_s
+    counts = np.bincount(owner, minlength=clients)
+    end = np.cumsum(counts)
+    ptr = end - counts
     at = rng.uniform(0.0, spec.min_s, clients)
     interval = np.full(clients, spec.min_s)
-    ptr = np.searchsorted(keys, np.arange(clients) * span - 0.5)
     tabs = TabVisibility(rng, clients, hidden_fraction)
     out_t, out_c, out_p, out_n = [], [], [], []
     active = np.arange(clients, dtype=np.int64)
     while active.size:
         t = at[active]
-        hi = np.searchsorted(keys, active * span + t, side="right")
+        hi = advance_past(commit_s, ptr, end, active, t)
         found = hi - ptr[active]
         out_t.append(t)
         out_c.append(active)

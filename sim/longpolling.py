@@ -21,7 +21,7 @@ from sim.context import Progress, RunContext
 from sim.polling import WINDOW_REQUESTS
 from sim.server import FifoServer
 from sim.tally import Tally
-from sim.workload import stable_group_order
+from sim.workload import advance_past, stable_group_order
 
 __all__ = ["run_longpoll"]
 
@@ -41,14 +41,12 @@ class _Schedule:
         self,
         *,
         commits: FloatArray,
-        keys: FloatArray,
-        span: float,
         ptr: IntArray,
         end: IntArray,
         timeout: float,
         duration: float,
     ) -> None:
-        self.commits, self.keys, self.span, self.ptr, self.end = commits, keys, span, ptr, end
+        self.commits, self.ptr, self.end = commits, ptr, end
         self.timeout, self.duration = timeout, duration
         self.parts: list[tuple[FloatArray, IntArray, IntArray, IntArray, IntArray]] = []
         self.held = 0.0
@@ -88,7 +86,7 @@ class _Schedule:
         woken = ~now & (nxt < t + timeout)
         expired = ~now & ~woken
         answer_at = np.where(now, t, np.where(woken, nxt, t + timeout))
-        hi = np.where(expired, p, np.searchsorted(self.keys, active * self.span + answer_at, side="right"))
+        hi = np.where(expired, p, advance_past(self.commits, self.ptr, self.end, active, answer_at))
         # the request's arrival (an immediate reply or a parked registration), then the parked one's answer
         self.parts.append(
             (t, np.where(now, _IMMEDIATE, _REGISTER), active, np.where(now, p, 0), np.where(now, hi, 0))
@@ -180,18 +178,14 @@ def _longpoll_server(spec: LongPoll, ctx: RunContext, tally: Tally, server: int)
     idx, chan = idx[by_chan], chan[by_chan]
     tally.sent += idx.size
     commits = ctx.pairs.commit_s[idx]
-    span = duration + 2.0 * timeout + 1.0
-    keys = chan * span + commits
     nch = owner.size
-    ptr = np.searchsorted(keys, np.arange(nch) * span - 0.5)
-    end = np.searchsorted(keys, (np.arange(nch) + 1) * span - 0.5)
+    end = np.cumsum(np.bincount(chan, minlength=nch))
+    ptr = np.r_[0, end[:-1]].astype(np.int64)
     at = -rng.uniform(0.0, timeout, nch)  # parked since before the run began (steady state)
     s_reply = ctx.service.mean("longpoll_reply")
     s_timeout = ctx.service.mean("longpoll_timeout")
 
-    sched = _Schedule(
-        commits=commits, keys=keys, span=span, ptr=ptr, end=end, timeout=timeout, duration=duration
-    )
+    sched = _Schedule(commits=commits, ptr=ptr, end=end, timeout=timeout, duration=duration)
     t_all, kind, ch, lo, hi_all, held = sched.run(at, rtt[owner], s_reply, s_timeout)
     inside = (t_all >= 0.0) & (t_all < duration)
     t_all, kind, ch, lo, hi_all = t_all[inside], kind[inside], ch[inside], lo[inside], hi_all[inside]

@@ -78,3 +78,18 @@ def test_round_robin_server_assignment():
     pop = Population(customers=10, admins=1, orders_per_customer=2, servers=3)
     assert pop.clients_of(1).tolist() == [1, 4, 7, 10]
     assert pop.server_of([0, 5, 10]).tolist() == [0, 2, 1]
+
+
+def test_advance_past_matches_binary_search():
+    from sim.workload import advance_past
+
+    rng = np.random.default_rng(9)
+    counts = rng.integers(0, 40, 300)
+    end = np.cumsum(counts)
+    ptr = end - counts
+    times = np.concatenate([np.sort(rng.uniform(0, 100, c)) for c in counts])
+    who = np.arange(300)
+    until = rng.uniform(0, 100, 300)
+    got = advance_past(times, ptr, end, who, until)
+    want = [p + np.searchsorted(times[p:e], u, side="right") for p, e, u in zip(ptr, end, until, strict=True)]
+    assert got.tolist() == want
