@@ -33,7 +33,7 @@ def load_run(tmp_path_factory: pytest.TempPathFactory) -> LoadRun:
         [
             "loadtest", "--strategies", STRATEGIES, "--users", str(USERS), "--duration", f"{DURATION_S}s",
             "--message-interval", f"{MESSAGE_INTERVAL_S}s", "--spawn-rate", "100", "--out", str(out),
-            "--check-p99-delivery", "30", "--check-fail-ratio", "0.01",
+            "--check-p99-delivery", "30", "--check-fail-ratio", "0.01", "--admin-panels", "1",
         ]
     )  # fmt: skip
     return LoadRun(out=out, exit_code=code)

@@ -109,3 +109,10 @@ def test_push_connections_show_in_the_server_gauge(load_run: LoadRun) -> None:
     s = read_summary(load_run.out).strategies
     assert s["sse"].extra["server"]["open_push_max"] >= 20
     assert s["ws"].extra["server"]["open_push_max"] >= 20
+
+
+def test_the_seed_admin_panel_runs_alongside_and_sees_messages(load_run: LoadRun) -> None:
+    with (load_run.out / "locust" / "poll_3_stats.csv").open() as f:
+        rows = {(r["Type"], r["Name"]): r for r in csv.DictReader(f)}
+    assert int(rows[("GET", "/api/orders (admin panel)")]["Request Count"]) > 0
+    assert int(rows[("DELIVER", "admin-panel")]["Request Count"]) > 0
