@@ -15,8 +15,8 @@ def capacity(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("capacity")
     code = main(
         [
-            "capacity", "--mode", "measure", "--strategies", "sse,poll:3", "--step-users", "10",
-            "--step-seconds", "9s", "--max-steps", "2", "--slo-p99", "1", "--message-interval", "2s",
+            "capacity", "--mode", "measure", "--strategies", "sse,poll:1", "--step-users", "10",
+            "--step-seconds", "7s", "--max-steps", "2", "--slo-p99", "0.5", "--message-interval", "2s",
             "--users", "1000", "--out", str(out), "--json",
         ]
     )  # fmt: skip
@@ -32,12 +32,12 @@ def test_push_passes_every_step_and_reports_the_search_ceiling(capacity: dict) -
     assert sse["max_clients"] == 20 and sse["ceiling"] and sse["servers_for_users"] == 50
 
 
-def test_polling_every_3_s_breaks_a_1_s_p99_at_the_first_step(capacity: dict) -> None:
+def test_polling_every_second_breaks_a_half_second_p99_at_the_first_step(capacity: dict) -> None:
     poll = capacity["strategies"][1]
     assert len(poll["steps"]) == 1
     assert poll["max_clients"] == 0 and not poll["ceiling"]
     assert poll["limited_by"][0].startswith("p99 ")
-    assert 1.0 < poll["steps"][0]["p99_s"] < 3.5
+    assert 0.5 < poll["steps"][0]["p99_s"] < 2.0
 
 
 def test_measure_mode_needs_strategies(capsys: pytest.CaptureFixture[str]) -> None:
