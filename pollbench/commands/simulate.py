@@ -146,6 +146,19 @@ def _with_progress(scenario: Any, calibration: Any, engine: Any) -> Any:
         return simulate(scenario, engine=engine, calibration=calibration, progress=progress)
 
 
+def _seconds(x: float) -> str:
+    """A duration as a person reads it: 850 ms, 2.5 s, 14 min, 17.8 h."""
+    if x != x:
+        return "-"
+    if x < 1:
+        return f"{x * 1000:.3g} ms"
+    if x < 600:
+        return f"{x:.3g} s"
+    if x < 3 * 3600:
+        return f"{x / 60:.3g} min"
+    return f"{x / 3600:.3g} h"
+
+
 def _print_table(summary: Any) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -172,13 +185,13 @@ def _print_table(summary: Any) -> None:
     for spec, r in summary.strategies.items():
         table.add_row(
             spec,
-            f"{r.latency_s.mean:.3g} s",
-            f"{r.latency_s.p99:.3g} s",
+            _seconds(r.latency_s.mean),
+            _seconds(r.latency_s.p99),
             f"{r.requests_per_s:,.0f}",
             f"{r.empty_poll_fraction:.1%}",
             f"{r.bytes_per_client_per_min:,.0f}",
             f"{r.server_utilization:.0%}" + (" !" if r.extra.get("offered_load", 0) > 1 else ""),
-            f"{r.queue_wait_s.p99 * 1000:.3g} ms",
+            _seconds(r.queue_wait_s.p99),
             f"{r.open_connections:,.1f}",
             f"{r.energy_j_per_client_hour:,.0f}",
             f"{r.messages.delivered:,}/{r.messages.sent:,}",
