@@ -141,6 +141,7 @@ class Tally:
             {
                 "offered_load": offered,
                 "requests": self.requests,
+                "server_jobs": self.wait_n,
                 "polls": self.polls,
                 "queue_wait_sampled_every": self._wait_stride,
                 "deliveries_recorded_every": self._record_stride,
