@@ -65,15 +65,16 @@ class TokenAuthority:
         body = _b64(json.dumps(payload, separators=(",", ":")).encode("utf-8"))
         return f"{body}.{self._sign(body)}"
 
-    def verify(self, token: str, *, now: float | None = None) -> Principal:
+    def verify(self, token: str, *, now: float | None = None, remember: bool = True) -> Principal:
         """The principal a token names; raises ApiError(401) if it is malformed, forged or expired."""
         current = time.time() if now is None else now
         principal = self._cache.get(token)
         if principal is None:
             principal = self._decode(token)
-            if len(self._cache) >= self._cache_max:
-                self._cache.clear()  # crude but bounded; refills from the live working set
-            self._cache[token] = principal
+            if remember:
+                if len(self._cache) >= self._cache_max:
+                    self._cache.clear()  # crude but bounded; refills from the live working set
+                self._cache[token] = principal
         if principal.expires_at <= current:
             raise ApiError(401, "token_expired", "Your token has expired; sign in again to get a new one.")
         return principal
@@ -122,4 +123,6 @@ def request_principal(
         token = request.query.get("token")
     if not token:
         raise ApiError(401, "missing_token", "This endpoint needs a bearer token; none was sent.")
-    return authority.verify(token)
+    # Push connections authenticate once per connection, so caching their token would only cost memory
+    # (about 0.3 KiB per idle connection); the cache is for the poll path, which authenticates every request.
+    return authority.verify(token, remember=not allow_query)

@@ -14,12 +14,33 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from reference_server.message import Message
+from reference_server.store import Store
 
-__all__ = ["Hub", "Push", "Subscription"]
+__all__ = ["REPLAY_PAGE", "Hub", "Push", "Subscription", "replay"]
+
+
+REPLAY_PAGE = 500
+"""Messages fetched per query while replaying to a resuming push client: an admin resuming from an old
+cursor must not pull a month of messages into memory at once."""
+
+
+async def replay(
+    store: Store, order_ids: list[str] | None, since: int, send: Callable[[Message], Awaitable[None]]
+) -> int:
+    """Send every stored message after ``since`` in these orders, page by page; returns the last seq sent
+    (``since`` if none)."""
+    last = since
+    while True:
+        page = store.since(order_ids, last, REPLAY_PAGE)
+        for message in page:
+            await send(message)
+            last = message.seq
+        if len(page) < REPLAY_PAGE:
+            return last
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,8 +15,9 @@ from aiohttp import web
 
 from reference_server.auth import Principal, request_principal
 from reference_server.errors import ApiError
+from reference_server.message import Message
 from reference_server.params import authorize_order, parse_since
-from reference_server.pubsub import Subscription
+from reference_server.pubsub import Subscription, replay
 from reference_server.state import STATE, ServerState
 
 __all__ = ["stream", "watched_orders"]
@@ -91,10 +92,14 @@ async def stream(request: web.Request) -> web.StreamResponse:
         await resp.write(b": connected\n\n")
         floor = since or 0
         if since is not None and state.book.behind(order_ids, since):
-            for message in state.db().since(order_ids, since):
-                await resp.write(_event(message.seq, message.dumps()))
+
+            async def send(message: Message) -> None:
+                payload = _event(message.seq, message.dumps())
+                await resp.write(payload)
+                state.metrics.count_bytes(ROUTE, len(payload))
                 delivered.inc()
-                floor = message.seq
+
+            floor = await replay(state.db(), order_ids, since, send)
         await _live(state, resp, sub, floor)
     except ConnectionResetError:
         pass  # the client left (or was cut off for not reading); it resumes with Last-Event-ID

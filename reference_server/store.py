@@ -114,7 +114,7 @@ class Store(Protocol):
     async def insert(self, messages: Sequence[NewMessage]) -> list[Message]: ...
     async def mark_read(self, order_id: str, sender_type: Role) -> int: ...
     async def prune(self, older_than_ms: int) -> int: ...
-    def since(self, order_ids: Sequence[str] | None, since: int) -> list[Message]: ...
+    def since(self, order_ids: Sequence[str] | None, since: int, limit: int = -1) -> list[Message]: ...
     def since_json(self, order_id: str, since: int, upto: int) -> list[str]: ...
     def ping(self) -> bool: ...
 
@@ -219,8 +219,9 @@ class SQLiteStore:
         rows = self._read("last_seq", "SELECT seq FROM sqlite_sequence WHERE name = 'messages'")
         return int(rows[0][0]) if rows else 0
 
-    def since(self, order_ids: Sequence[str] | None, since: int) -> list[Message]:
-        """Messages with ``seq > since`` in these orders (all orders if None), ascending seq."""
+    def since(self, order_ids: Sequence[str] | None, since: int, limit: int = -1) -> list[Message]:
+        """Messages with ``seq > since`` in these orders (all orders if None), ascending seq; at most
+        ``limit`` of them (-1: all)."""
         params: list[Any]
         if order_ids is None:
             sql, params = f"SELECT {COLUMNS} FROM messages WHERE seq > ? ORDER BY seq", [since]
@@ -231,7 +232,8 @@ class SQLiteStore:
             marks = ",".join("?" * len(order_ids))
             sql = f"SELECT {COLUMNS} FROM messages WHERE orderId IN ({marks}) AND seq > ? ORDER BY seq"
             params = [*order_ids, since]
-        return [_row_to_message(row) for row in self._read("since", sql, params)]
+        rows = self._read("since", f"{sql} LIMIT ?", [*params, limit])
+        return [_row_to_message(row) for row in rows]
 
     def since_json(self, order_id: str, since: int, upto: int) -> list[str]:
         """Wire JSON of one order's messages with ``since < seq <= upto``, ascending: the poll path."""

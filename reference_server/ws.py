@@ -20,7 +20,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from reference_server.auth import request_principal
 from reference_server.config import MAX_BODY_BYTES
 from reference_server.errors import ApiError
-from reference_server.pubsub import Subscription
+from reference_server.message import Message
+from reference_server.pubsub import Subscription, replay
 from reference_server.state import STATE, ServerState
 
 __all__ = ["websocket"]
@@ -83,11 +84,7 @@ class _Connection(Subscription):
             self.state.hub.subscribe(self, allowed)
             await self.send({"type": "subscribed", "orderIds": allowed})
             if since is not None and allowed and self.state.book.behind(allowed, since):
-                top = since
-                for message in self.state.db().since(allowed, since):
-                    await self.send({"type": "message", "message": message.to_json()})
-                    self.state.metrics.deliveries.labels("ws").inc()
-                    top = message.seq
+                top = await replay(self.state.db(), allowed, since, self._send_replayed)
                 floor = self.floor if self.floor is not None else {}
                 for order_id in allowed:
                     floor[order_id] = max(floor.get(order_id, 0), top)
@@ -95,6 +92,10 @@ class _Connection(Subscription):
         finally:
             self.replaying = False
         self._ensure_sender()
+
+    async def _send_replayed(self, message: Message) -> None:
+        await self.send({"type": "message", "message": message.to_json()})
+        self.state.metrics.deliveries.labels("ws").inc()
 
     async def _error(self, code: str, message: str) -> None:
         await self.send({"type": "error", "error": code, "message": message})

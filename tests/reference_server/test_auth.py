@@ -47,3 +47,10 @@ def test_verified_token_cache_is_bounded():
     for i in range(10):
         authority.verify(authority.issue(id=f"c{i}", role="customer", name="x", ttl_s=60))
     assert len(authority._cache) <= 3
+
+
+def test_unremembered_verification_leaves_the_cache_alone():
+    authority = TokenAuthority("k")
+    token = authority.issue(id="c1", role="customer", name="x", ttl_s=60)
+    assert authority.verify(token, remember=False).id == "c1"
+    assert authority._cache == {}

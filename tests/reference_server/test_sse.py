@@ -91,3 +91,15 @@ async def test_bad_last_event_id_is_400(client, users):
 async def test_unknown_order_is_404(client, users):
     resp = await client.get("/api/stream", params={"orderId": "zz"}, headers=headers(users.a1))
     assert resp.status == 404
+
+
+async def test_replay_longer_than_one_page_arrives_complete_and_in_order(client, users, monkeypatch):
+    monkeypatch.setattr("reference_server.pubsub.REPLAY_PAGE", 3)
+    posted = [await post(client, users.a1, "o1", f"m{i}") for i in range(7)]
+    async with client.get(
+        "/api/stream", params={"orderId": "o1", "since": "0"}, headers=headers(users.c1)
+    ) as resp:
+        events = await read_sse_events(resp, 9)  # 2 seeded + 7 posted
+    assert [int(e["id"]) for e in events][-7:] == [m["seq"] for m in posted]
+    ids = [int(e["id"]) for e in events]
+    assert ids == sorted(set(ids))
