@@ -16,8 +16,8 @@ from pollbench.cli import main
 
 STRATEGIES = "poll:3,seed-dashboard:1,adaptive:min=1,max=2,longpoll,sse,ws"
 USERS = 20
-DURATION_S = 5
-MESSAGE_INTERVAL_S = 2
+DURATION_S = 4
+MESSAGE_INTERVAL_S = 1.5
 
 
 @dataclass(frozen=True)
