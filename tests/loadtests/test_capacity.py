@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,7 @@ from pollbench.cli import main
 
 
 @pytest.fixture(scope="module")
-def capacity(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def capacity(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("capacity")
     code = main(
         [
@@ -21,10 +22,11 @@ def capacity(tmp_path_factory: pytest.TempPathFactory) -> dict:
         ]
     )  # fmt: skip
     assert code == 0
-    return json.loads((Path(out) / "capacity.json").read_text())
+    data: dict[str, Any] = json.loads((Path(out) / "capacity.json").read_text())
+    return data
 
 
-def test_push_passes_every_step_and_reports_the_search_ceiling(capacity: dict) -> None:
+def test_push_passes_every_step_and_reports_the_search_ceiling(capacity: dict[str, Any]) -> None:
     sse = capacity["strategies"][0]
     assert sse["strategy"] == "sse"
     assert [s["users"] for s in sse["steps"]] == [10, 20]
@@ -32,7 +34,7 @@ def test_push_passes_every_step_and_reports_the_search_ceiling(capacity: dict) -
     assert sse["max_clients"] == 20 and sse["ceiling"] and sse["servers_for_users"] == 50
 
 
-def test_polling_every_second_breaks_a_half_second_p99_at_the_first_step(capacity: dict) -> None:
+def test_polling_every_second_breaks_a_half_second_p99_at_the_first_step(capacity: dict[str, Any]) -> None:
     poll = capacity["strategies"][1]
     assert len(poll["steps"]) == 1
     assert poll["max_clients"] == 0 and not poll["ceiling"]

@@ -6,13 +6,22 @@ import math
 
 import pytest
 
-from loadtests.steps import StepLimits, drain_seconds, judge_step
+from loadtests.steps import StepLimits, StepVerdict, drain_seconds, judge_step
 from pollbench.strategies import parse_strategy
 
 LIMITS = StepLimits(p99_s=2.0, fail_ratio=0.01, server_utilization=0.9)
 
 
-def _judge(sent, delivered, *, requests=100, failures=0, util=0.2, cpu=10.0, step_end=20.0):
+def _judge(
+    sent: list[tuple[str, int, float]],
+    delivered: list[tuple[str, int, float, float]],
+    *,
+    requests: int = 100,
+    failures: int = 0,
+    util: float = 0.2,
+    cpu: float = 10.0,
+    step_end: float = 20.0,
+) -> StepVerdict:
     return judge_step(
         step=1, users=50, window=(5.0, 15.0), step_end=step_end, sent=sent, delivered=delivered,
         requests=requests, failures=failures, server_utilization=util, generator_cpu_percent=cpu,
