@@ -63,6 +63,23 @@ def results_table(runs: list[StrategyRun]) -> Table:
     return table
 
 
+def _write(config: LoadTestConfig, scenario: Scenario, runs: list[StrategyRun]) -> Summary:
+    """summary.json and deliveries.parquet of the strategies run so far."""
+    from pollbench import __version__
+
+    summary = Summary(
+        source="measured",
+        scenario=scenario.to_dict(),
+        strategies={run.strategy.spec: run.result for run in runs},
+        seed=config.seed,
+        version=__version__,
+        machine=machine_info(),
+    )
+    write_summary(config.out, summary)
+    write_deliveries(config.out, deliveries_columns(runs))
+    return summary
+
+
 def run_loadtest(
     config: LoadTestConfig,
     strategies: tuple[Strategy, ...],
@@ -73,7 +90,6 @@ def run_loadtest(
     """Run every strategy, write the results, print them, check the thresholds."""
     import sys
 
-    from pollbench import __version__
     from pollbench.results import ResultsError
 
     # Rich falls back to 80 columns off a terminal, too narrow for the results table.
@@ -107,6 +123,8 @@ def run_loadtest(
             try:
                 run = run_with_server(config, strategy, update)
             except (ServerError, TimeoutError, ResultsError) as exc:
+                if runs:  # keep what the finished strategies measured
+                    _write(config, scenario, runs)
                 raise CommandError(f"{strategy.spec}: {exc}") from None
             runs.append(run)
             r = run.result
@@ -115,16 +133,7 @@ def run_loadtest(
                 completed=total,
                 info=f"{r.messages.delivered} delivered, p99 {_fmt(r.latency_s.p99)} s, {r.failures} failed",
             )
-    summary = Summary(
-        source="measured",
-        scenario=scenario.to_dict(),
-        strategies={run.strategy.spec: run.result for run in runs},
-        seed=config.seed,
-        version=__version__,
-        machine=machine_info(),
-    )
-    write_summary(config.out, summary)
-    write_deliveries(config.out, deliveries_columns(runs))
+    summary = _write(config, scenario, runs)
     console.print(results_table(runs))
     out = config.out
     console.print(
