@@ -35,7 +35,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -110,12 +110,27 @@ class HttpFigure:
     """this shape's requests/s over (a)'s in the same round."""
     cpu_s: tuple[float, ...] = ()
     """server CPU seconds (user + system) spent during each round's run."""
+    cpu_ratios: tuple[float, ...] = ()
+    """(a)'s server CPU per request over this shape's, in the same round: the ratio the throughput ratio
+    would be if the server had a core to itself."""
+
+    @property
+    def cpu_ratio(self) -> float:
+        """Median over rounds of the within-round CPU ratio to (a)."""
+        return statistics.median(self.cpu_ratios) if self.cpu_ratios else float("nan")
+
+    def cpu_per_request_s(self) -> list[float]:
+        """Server CPU seconds per completed request, one per round (NaN for a round with no requests)."""
+        return [
+            c / r.requests if r.requests else float("nan")
+            for c, r in zip(self.cpu_s, self.rounds, strict=True)
+        ]
 
     @property
     def cpu_us_per_request(self) -> float:
         """Median over rounds of server CPU microseconds per completed request. Unlike requests/s this
         barely moves when other processes steal the CPU, so it tells a slow path from a busy machine."""
-        per = [c / r.requests * 1e6 for c, r in zip(self.cpu_s, self.rounds, strict=True) if r.requests]
+        per = [c * 1e6 for c in self.cpu_per_request_s() if c == c]  # NaN != NaN drops empty rounds
         return statistics.median(per) if per else float("nan")
 
     @property
@@ -153,6 +168,8 @@ class HttpFigure:
             "rounds": [r.to_dict() for r in self.rounds],
             "ratios": list(self.ratios),
             "cpu_us_per_request": self.cpu_us_per_request,
+            "cpu_ratio_to_noop": self.cpu_ratio,
+            "cpu_ratios": list(self.cpu_ratios),
             "cpu_s": list(self.cpu_s),
         }
 
@@ -263,13 +280,23 @@ def _wrk_rounds(
             server.ensure_alive()
             results[shape.key].append(result)
             observer.detail(f"{result.requests_per_s:,.0f} req/s")
-    ceiling = results[shapes[0].key]
+    return _figures(shapes, results, cpu)
+
+
+def _figures(
+    shapes: Sequence[RequestShape], results: dict[str, list[WrkResult]], cpu: dict[str, list[float]]
+) -> tuple[HttpFigure, ...]:
+    raw = [
+        HttpFigure(shape=s, rounds=tuple(results[s.key]), ratios=(), cpu_s=tuple(cpu[s.key])) for s in shapes
+    ]
+    ceiling = raw[0]
     figures = []
-    for shape in shapes:
-        rounds = tuple(results[shape.key])
+    for fig in raw:
         ratios = tuple(r.requests_per_s / c.requests_per_s if c.requests_per_s else 0.0
-                       for r, c in zip(rounds, ceiling, strict=True))  # fmt: skip
-        figures.append(HttpFigure(shape=shape, rounds=rounds, ratios=ratios, cpu_s=tuple(cpu[shape.key])))
+                       for r, c in zip(fig.rounds, ceiling.rounds, strict=True))  # fmt: skip
+        pairs = zip(ceiling.cpu_per_request_s(), fig.cpu_per_request_s(), strict=True)
+        cpu_ratios = tuple(c / x if x > 0 else float("nan") for c, x in pairs)
+        figures.append(replace(fig, ratios=ratios, cpu_ratios=cpu_ratios))
     return tuple(figures)
 
 

@@ -77,8 +77,8 @@ def _http_table(report: BenchReport) -> Any:
     from rich.table import Table
 
     table = Table(title="Throughput (wrk, medians over rounds)")
-    cols = ("", "request", "req/s", "ratio to (a)", "target", "result", "CPU µs/req", "bytes/resp",
-            "p50 ms", "p99 ms", "errors")  # fmt: skip
+    cols = ("", "request", "req/s", "ratio to (a)", "target", "result", "CPU µs/req", "CPU ratio",
+            "bytes/resp", "p50 ms", "p99 ms", "errors")  # fmt: skip
     for col in cols:
         table.add_column(col, justify="left" if col in ("", "request") else "right")
     for f in report.http:
@@ -86,8 +86,9 @@ def _http_table(report: BenchReport) -> Any:
         target = f"≥ {f.shape.min_ratio:.2f}" if f.shape.min_ratio is not None else "—"
         table.add_row(
             f"({f.shape.key})", f.shape.label, f"{f.requests_per_s:,.0f}", f"{f.ratio:.2f}", target,
-            _verdict(f.passed), f"{f.cpu_us_per_request:.1f}", f"{d['bytes_per_request']:,.0f}",
-            f"{d['latency_p50_us'] / 1000:.2f}", f"{d['latency_p99_us'] / 1000:.2f}", str(f.errors),
+            _verdict(f.passed), f"{f.cpu_us_per_request:.1f}", f"{f.cpu_ratio:.2f}",
+            f"{d['bytes_per_request']:,.0f}", f"{d['latency_p50_us'] / 1000:.2f}",
+            f"{d['latency_p99_us'] / 1000:.2f}", str(f.errors),
         )  # fmt: skip
     return table
 

@@ -76,6 +76,7 @@ def test_tiny_real_run_measures_every_shape_and_crowd():
     assert report.http[0].ratio == 1.0
     assert all(f.rounds[0].requests > 0 and f.errors == 0 for f in report.http)
     assert all(0 < f.cpu_us_per_request < 100_000 for f in report.http)  # the server's CPU was read
+    assert report.http[0].cpu_ratio == 1.0
     # a 304 carries no body, the full poll about 2 KB: the shapes really hit different paths
     sizes = [f.to_dict()["bytes_per_request"] for f in report.http]
     assert sizes[1] < 400 < 1500 < sizes[3]
