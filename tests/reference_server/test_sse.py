@@ -103,3 +103,37 @@ async def test_replay_longer_than_one_page_arrives_complete_and_in_order(client,
     assert [int(e["id"]) for e in events][-7:] == [m["seq"] for m in posted]
     ids = [int(e["id"]) for e in events]
     assert ids == sorted(set(ids))
+
+
+async def test_a_stream_that_stops_reading_is_disconnected_not_buffered(aiohttp_client, tmp_path, users):
+    """The bounded push queue at work over a real socket: a client that never reads is cut off."""
+    import socket
+
+    from reference_server import ServerConfig, create_app
+    from reference_server.state import STATE
+    from tests.reference_server.conftest import SECRET
+
+    cfg = ServerConfig(
+        db_path=":memory:",
+        secret=SECRET,
+        seed_customers=1,
+        seed_admins=1,
+        messages_per_order=0,
+        push_queue_max=4,
+    )
+    client = await aiohttp_client(create_app(cfg))
+    hub = client.server.app[STATE].hub
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a tiny window fills after a few messages
+    sock.connect(("127.0.0.1", client.server.port))
+    sock.sendall(f"GET /api/stream?orderId=o1&token={users.c1} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    async with asyncio.timeout(5):
+        while hub.subscriber_count() == 0:
+            await asyncio.sleep(0.01)
+    big = "x" * 4000
+    posts = 0
+    while hub.subscriber_count() > 0 and posts < 2000:
+        await post(client, users.a1, "o1", big)
+        posts += 1
+    assert hub.subscriber_count() == 0, "the non-reading stream was never cut off"
+    sock.close()
