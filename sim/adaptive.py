@@ -15,7 +15,7 @@ import numpy.typing as npt
 from pollbench.strategies import Adaptive
 from sim.context import Progress, RunContext
 from sim.polling import ADMIN_PAGE_ORDERS, WINDOW_REQUESTS
-from sim.server import FifoServer
+from sim.server import FifoServer, arrival_order
 from sim.tally import Tally
 from sim.workload import TabVisibility, advance_past, stable_group_order
 
@@ -128,12 +128,12 @@ def _adaptive_server(spec: Adaptive, ctx: RunContext, tally: Tally, server: int)
     child_srv = ctx.service.draw_kind(rng, "since", child_at.size)
     arrivals = np.concatenate([poll_t, child_at])
     services = np.concatenate([parent_srv, child_srv])
-    by_time = np.argsort(arrivals, kind="stable")
+    by_time = arrival_order(arrivals)
     waits = np.empty(arrivals.size)
     fifo = FifoServer()
     for lo in range(0, arrivals.size, WINDOW_REQUESTS):
         part = by_time[lo : lo + WINDOW_REQUESTS]
-        waits[part] = fifo.process_trusted(arrivals[part], services[part])
+        waits[part] = fifo.process_trusted(np.maximum.accumulate(arrivals[part]), services[part])
     tally.add_waits(waits, services)
     w_poll, w_child = waits[:polls], waits[polls:]
 

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from pollbench.strategies import LongPoll
 from sim.context import Progress, RunContext
 from sim.polling import WINDOW_REQUESTS
-from sim.server import FifoServer
+from sim.server import FifoServer, arrival_order
 from sim.tally import Tally
 from sim.workload import advance_past, stable_group_order
 
@@ -194,12 +194,12 @@ def _longpoll_server(spec: LongPoll, ctx: RunContext, tally: Tally, server: int)
         [s_reply, ctx.service.mean("longpoll_register"), s_reply, s_timeout],
     )
     services = ctx.service.draw(rng, means)
-    by_time = np.argsort(t_all, kind="stable")
+    by_time = arrival_order(t_all)
     waits = np.empty(t_all.size)
     fifo = FifoServer()
     for start in range(0, t_all.size, WINDOW_REQUESTS):
         part = by_time[start : start + WINDOW_REQUESTS]
-        waits[part] = fifo.process_trusted(t_all[part], services[part])
+        waits[part] = fifo.process_trusted(np.maximum.accumulate(t_all[part]), services[part])
     tally.add_waits(waits, services)
 
     count = hi_all - lo

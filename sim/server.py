@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from sim.calibration import Calibration, RequestKind
 
-__all__ = ["FifoServer", "ServiceModel", "fifo_waits", "shared_queue_waits"]
+__all__ = ["FifoServer", "ServiceModel", "arrival_order", "fifo_waits", "shared_queue_waits"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -105,6 +105,26 @@ class FifoServer:
         extra_waits = np.empty(ea.size)
         extra_waits[by_time] = waits[spot]
         return waits[is_base], extra_waits
+
+
+def arrival_order(times: FloatArray) -> npt.NDArray[np.int64]:
+    """Permutation putting non-negative `times` in ascending order, ties by position.
+
+    Sorting int64 keys (quantised time in the high bits, position in the low bits) is markedly faster than
+    ``argsort`` for tens of millions of jobs. Times closer than the quantum (about 30 ns for an hour and 50 M
+    jobs) may come out in position order; callers clamp with ``np.maximum.accumulate``.
+    """
+    n = int(times.size)
+    if n == 0:
+        return np.empty(0, dtype=np.int64)
+    index_bits = max(1, n.bit_length())
+    scale = float((1 << (63 - index_bits)) - 1) / (float(times.max()) + 1e-9)
+    keys = (times * scale).astype(np.int64)
+    keys <<= index_bits
+    keys |= np.arange(n, dtype=np.int64)
+    keys.sort()
+    keys &= (1 << index_bits) - 1
+    return keys
 
 
 def fifo_waits(arrival_times: npt.ArrayLike, service_times: npt.ArrayLike) -> FloatArray:

@@ -82,3 +82,13 @@ def test_exponential_service_mean_within_sampling_error():
     draws = model.draw_kind(np.random.default_rng(2), "orders_304", n)
     mean = Calibration().service_s("orders_304")
     assert abs(draws.mean() - mean) < 4 * mean / np.sqrt(n)  # exponential: sd = mean
+
+
+def test_arrival_order_sorts_like_a_stable_argsort():
+    from sim.server import arrival_order
+
+    rng = np.random.default_rng(10)
+    t = np.round(rng.uniform(0, 3600, 100_000), 3)  # many exact ties
+    perm = arrival_order(t)
+    assert np.all(np.diff(t[perm]) >= 0)
+    np.testing.assert_array_equal(perm, np.argsort(t, kind="stable"))
