@@ -15,7 +15,7 @@ import asyncio
 import json
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from reference_server.auth import request_principal
 from reference_server.config import MAX_BODY_BYTES
@@ -49,6 +49,16 @@ class _Connection(Subscription):
         text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
         await self.ws.send_str(text)
         self.state.metrics.count_bytes(ROUTE, len(text))
+
+    async def on_frame(self, frame: WSMessage) -> bool:
+        """Handle one client frame; False once the socket is closing."""
+        if frame.type == WSMsgType.TEXT:
+            await self.handle(frame.data)
+        elif frame.type == WSMsgType.BINARY:
+            await self.send({"type": "error", "error": "bad_request", "message": "Send JSON text frames."})
+        elif frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+            return False
+        return True
 
     async def handle(self, text: str) -> None:
         """One client frame."""
@@ -152,16 +162,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     try:
         # receive() directly rather than ``async for``: the iterator's extra coroutine frame would sit in
         # memory for the whole life of every idle connection.
-        while True:
-            frame = await ws.receive()
-            if frame.type == WSMsgType.TEXT:
-                await conn.handle(frame.data)
-            elif frame.type == WSMsgType.BINARY:
-                await conn.send(
-                    {"type": "error", "error": "bad_request", "message": "Send JSON text frames."}
-                )
-            elif frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
-                break
+        # The frame is a temporary, not a local, so an idle connection does not keep its last message.
+        while await conn.on_frame(await ws.receive()):
+            pass
     except ConnectionResetError:
         pass
     finally:
