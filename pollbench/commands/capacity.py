@@ -136,7 +136,9 @@ def _print_table(out: dict[str, Any]) -> None:
         need = r["servers_for_users"]
         table.add_row(
             r["strategy"],
-            f"{r['max_clients']:,}" + ("+" if not r["limited_by"] else ""),
+            "0 (SLO unreachable)"
+            if r["max_clients"] == 0
+            else f"{r['max_clients']:,}" + ("+" if not r["limited_by"] else ""),
             ", ".join(r["limited_by"]) or "search ceiling",
             "-" if need is None else f"{need:,}",
         )
