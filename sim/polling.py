@@ -1,4 +1,4 @@
-"""Periodic polling in bulk: poll:T (differential) and the seed's dashboard, for 10^5 clients.
+"""Periodic polling in bulk: poll:T (differential polling) for 10^5 clients.
 
 setInterval ticks every T seconds whatever the responses do, each client at its own random phase. Every
 request a tick causes therefore reaches the server at a fixed offset inside the period, so one sort of those
@@ -19,13 +19,20 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from pollbench.strategies import Poll, SeedDashboard
+from pollbench.strategies import Poll
 from sim.context import Progress, RunContext
-from sim.network import full_get_bytes, orders_get_bytes
+from sim.network import orders_get_bytes
 from sim.server import FifoServer
 from sim.tally import Tally
 
-__all__ = ["ADMIN_PAGE_ORDERS", "WINDOW_REQUESTS", "run_poll", "run_seed_dashboard"]
+__all__ = [
+    "ADMIN_PAGE_ORDERS",
+    "WINDOW_REQUESTS",
+    "energy_locals",
+    "period_columns",
+    "run_poll",
+    "server_pairs",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -36,7 +43,7 @@ ADMIN_PAGE_ORDERS = 50
 """Orders on one page of the admin panel's order list (its changed-list response size)."""
 
 
-def _columns(offsets: FloatArray, period: float) -> tuple[FloatArray, IntArray, IntArray]:
+def period_columns(offsets: FloatArray, period: float) -> tuple[FloatArray, IntArray, IntArray]:
     """Sorted in-period arrival offsets, each slot's column in that order, and its period shift."""
     shift = np.floor(offsets / period).astype(np.int64)
     inner = offsets - shift * period
@@ -46,14 +53,14 @@ def _columns(offsets: FloatArray, period: float) -> tuple[FloatArray, IntArray, 
     return inner[by_time], column, shift
 
 
-def _server_pairs(ctx: RunContext, server: int) -> tuple[IntArray, IntArray]:
+def server_pairs(ctx: RunContext, server: int) -> tuple[IntArray, IntArray]:
     """Indices of the delivery pairs whose recipient is on `server`, and each one's local client index."""
     servers = ctx.population.servers
     idx = np.flatnonzero(ctx.pairs.client % servers == server) if servers > 1 else np.arange(len(ctx.pairs))
     return idx, (ctx.pairs.client[idx] - server) // servers
 
 
-def _energy_locals(ctx: RunContext, clients: IntArray) -> IntArray:
+def energy_locals(ctx: RunContext, clients: IntArray) -> IntArray:
     return np.flatnonzero(np.isin(clients, ctx.energy_clients))
 
 
@@ -76,16 +83,16 @@ def _poll_server(period: float, spec: str, ctx: RunContext, tally: Tally, server
     rng = ctx.rng(spec, server)
     rtt = ctx.rtt_s[clients]
     offset = rng.uniform(0.0, period, n)
-    inner, column, _ = _columns(offset, period)
+    inner, column, _ = period_columns(offset, period)
     listed = np.where(clients >= pop.customers, min(pop.orders, ADMIN_PAGE_ORDERS), pop.orders_per_customer)
     ticks = math.ceil(duration / period)
 
-    idx, loc = _server_pairs(ctx, server)
+    idx, loc = server_pairs(ctx, server)
     tally.sent += idx.size
     commit = ctx.pairs.commit_s[idx]
     kstar = np.ceil((commit - offset[loc]) / period).astype(np.int64)
 
-    energy_loc = _energy_locals(ctx, clients)
+    energy_loc = energy_locals(ctx, clients)
     s304, s200 = ctx.service.mean("orders_304"), ctx.service.mean("orders_200")
     fifo = FifoServer()
     rows = max(1, WINDOW_REQUESTS // n)
@@ -160,130 +167,3 @@ class _Groups:
             np.r_[True, tick_key[1:] != tick_key[:-1]] if tick_key.size else np.empty(0, dtype=bool)
         )
         """True for the first group of each (tick, client): one news tick each."""
-
-
-def run_seed_dashboard(
-    strategy: SeedDashboard, ctx: RunContext, tally: Tally, progress: Progress | None = None
-) -> None:
-    """The seed's dashboard: order list, then one full GET per order in sequence, every tick, no 304s.
-
-    Admins run the seed's admin panel, which polls the order list only.
-    """
-    for server in range(ctx.population.servers):
-        _seed_server(strategy, ctx, tally, server)
-        if progress:
-            progress((server + 1) / ctx.population.servers)
-
-
-def _seed_slots(
-    ctx: RunContext, clients: IntArray, offset: FloatArray, rtt: FloatArray
-) -> tuple[FloatArray, IntArray, IntArray, IntArray]:
-    """Each client's requests of one tick: offsets from the tick, owner, position in the chain, first slot."""
-    k = ctx.population.orders_per_customer
-    chain = np.where(clients >= ctx.population.customers, 1, 1 + k)
-    base = np.cumsum(chain) - chain
-    owner = np.repeat(np.arange(clients.size, dtype=np.int64), chain)
-    step = np.arange(owner.size, dtype=np.int64) - base[owner]
-    s_list, s_full = ctx.service.mean("orders_200"), ctx.service.mean("full_messages")
-    # GET j of the chain leaves once GET j-1 has answered: one RTT plus (mean) service per step.
-    lead = np.where(step > 0, s_list + (step - 1) * s_full, 0.0) + step * rtt[owner]
-    return offset[owner] + lead, owner, step, base
-
-
-def _seed_server(strategy: SeedDashboard, ctx: RunContext, tally: Tally, server: int) -> None:
-    pop, wire, duration, period = ctx.population, ctx.calibration.bytes, ctx.duration, strategy.interval_s
-    clients = pop.clients_of(server)
-    rng = ctx.rng(strategy.spec, server)
-    rtt = ctx.rtt_s[clients]
-    offset = rng.uniform(0.0, period, clients.size)
-    slot_off, owner, step, base = _seed_slots(ctx, clients, offset, rtt)
-    inner, column, shift = _columns(slot_off, period)
-    ncol = inner.size
-    is_admin = clients[owner] >= pop.customers
-    slot_bytes = np.where(
-        step == 0,
-        orders_get_bytes(wire, changed=True, orders=1)
-        - wire.orders_list_body_per_order
-        + wire.orders_list_body_per_order
-        * np.where(is_admin, min(pop.orders, ADMIN_PAGE_ORDERS), pop.orders_per_customer),
-        full_get_bytes(wire),
-    ).astype(np.float64)
-    bytes_by_col = np.empty(ncol)
-    bytes_by_col[column] = slot_bytes
-    means_by_col = np.empty(ncol)
-    means_by_col[column] = np.where(
-        step == 0, ctx.service.mean("orders_200"), ctx.service.mean("full_messages")
-    )
-    list_col = np.zeros(ncol, dtype=bool)
-    list_col[column[step == 0]] = True
-    periods = math.ceil(duration / period)
-
-    idx, loc = _server_pairs(ctx, server)
-    tally.sent += idx.size
-    order_in = ctx.pairs.order[idx] - clients[loc] * pop.orders_per_customer
-    slot = base[loc] + np.where(clients[loc] >= pop.customers, 0, 1 + order_in)
-    kstar = np.ceil((ctx.pairs.commit_s[idx] - slot_off[slot]) / period).astype(np.int64)
-    pstar = kstar + shift[slot]
-    ok = pstar * period + inner[column[slot]] < duration
-    idx, loc, slot, kstar, pstar = idx[ok], loc[ok], slot[ok], kstar[ok], pstar[ok]
-    commit = ctx.pairs.commit_s[idx]
-    # A tick with news, counted once per (tick, client) however many of its GETs found something.
-    lead = int(shift.max()) + 1 if shift.size else 1
-    news = np.zeros((periods + lead + 1, clients.size), dtype=bool)
-    news[kstar + lead, loc] = True
-    news_ticks = int(np.count_nonzero(news))
-    del news
-
-    energy_loc = _energy_locals(ctx, clients)
-    energy_slots = np.flatnonzero(np.isin(owner, energy_loc))
-    fifo = FifoServer()
-    polls_before = tally.polls
-    prev_w: FloatArray = np.zeros((0, ncol))
-    prev_p0 = 0
-    rows_per = max(1, WINDOW_REQUESTS // ncol)
-    for p0 in range(0, periods, rows_per):
-        p1 = min(periods, p0 + rows_per)
-        arrivals = ((np.arange(p0, p1) * period)[:, None] + inner[None, :]).ravel()
-        valid = int(np.searchsorted(arrivals, duration))
-        services = ctx.service.draw(rng, np.tile(means_by_col, p1 - p0))
-        waits = np.zeros(arrivals.size)
-        waits[:valid] = fifo.process_trusted(arrivals[:valid], services[:valid])
-        tally.add_waits(waits[:valid], services[:valid])
-        full_rows, rem = divmod(valid, ncol)
-        tally.requests += valid
-        tally.polls += full_rows * int(list_col.sum()) + int(list_col[:rem].sum())
-        tally.bytes += full_rows * float(bytes_by_col.sum()) + float(bytes_by_col[:rem].sum())
-        w2d = waits.reshape(p1 - p0, ncol)
-
-        # pstar*T lies within a period of the commit, so a slice of commits covers the window's pairs.
-        lo, hi = np.searchsorted(commit, [(p0 - 1) * period, p1 * period], side="right")
-        sel = lo + np.flatnonzero((pstar[lo:hi] >= p0) & (pstar[lo:hi] < p1))
-        pl, ps, pk = loc[sel], slot[sel], kstar[sel]
-        row = pstar[sel] - p0
-        flat = row * ncol + column[ps]
-        received = arrivals[flat] + waits[flat] + services[flat] + rtt[pl] / 2.0
-        # Queue waits of the earlier GETs of the same tick delay this one (the chain is sequential).
-        for j in range(int(step.max()) + 1 if step.size else 0):
-            earlier = step[ps] > j
-            pred = np.minimum(base[pl] + j, owner.size - 1)
-            prow = pk + shift[pred] - p0
-            here = earlier & (prow >= 0)
-            back = earlier & (prow < 0) & (prow + prev_w.shape[0] >= 0)
-            received[here] += w2d[prow[here], column[pred[here]]]
-            received[back] += prev_w[prow[back] + prev_w.shape[0], column[pred[back]]]
-        pi = idx[sel]
-        tally.add_deliveries(
-            commit_s=ctx.pairs.commit_s[pi],
-            received_s=received,
-            client=ctx.pairs.client[pi],
-            order=ctx.pairs.order[pi],
-            seq=ctx.pairs.seq[pi],
-        )
-        if energy_slots.size:
-            sends = arrivals.reshape(p1 - p0, ncol)[:, column[energy_slots]] - rtt[owner[energy_slots]] / 2.0
-            tally.add_activity(
-                np.broadcast_to(clients[owner[energy_slots]], sends.shape).ravel(), sends.ravel()
-            )
-        prev_w, prev_p0 = w2d, p0
-    del prev_p0
-    tally.empty_polls += max(0, tally.polls - polls_before - news_ticks)

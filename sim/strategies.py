@@ -21,8 +21,9 @@ from pollbench.strategies import (
 )
 from sim.adaptive import run_adaptive
 from sim.context import Progress, RunContext
+from sim.dashboard import run_seed_dashboard
 from sim.longpolling import run_longpoll
-from sim.polling import run_poll, run_seed_dashboard
+from sim.polling import run_poll
 from sim.push import run_push
 from sim.tally import Tally
 
