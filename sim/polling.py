@@ -64,88 +64,95 @@ def energy_locals(ctx: RunContext, clients: IntArray) -> IntArray:
     return np.flatnonzero(np.isin(clients, ctx.energy_clients))
 
 
-def _windows(periods: int, per_period: int) -> range:
-    return range(0, periods, max(1, WINDOW_REQUESTS // max(1, per_period)))
-
-
 def run_poll(strategy: Poll, ctx: RunContext, tally: Tally, progress: Progress | None = None) -> None:
     """Differential polling: a conditional orders GET per tick, a `since` GET per order with news."""
     for server in range(ctx.population.servers):
-        _poll_server(strategy.interval_s, strategy.spec, ctx, tally, server)
+        poller = _PollServer(strategy, ctx, tally, server)
+        rows = max(1, WINDOW_REQUESTS // poller.clients.size)
+        for p0 in range(0, poller.ticks, rows):
+            poller.window(p0, min(poller.ticks, p0 + rows))
         if progress:
             progress((server + 1) / ctx.population.servers)
 
 
-def _poll_server(period: float, spec: str, ctx: RunContext, tally: Tally, server: int) -> None:
-    pop, wire, duration = ctx.population, ctx.calibration.bytes, ctx.duration
-    clients = pop.clients_of(server)
-    n = clients.size
-    rng = ctx.rng(spec, server)
-    rtt = ctx.rtt_s[clients]
-    offset = rng.uniform(0.0, period, n)
-    inner, column, _ = period_columns(offset, period)
-    listed = np.where(clients >= pop.customers, min(pop.orders, ADMIN_PAGE_ORDERS), pop.orders_per_customer)
-    ticks = math.ceil(duration / period)
+class _PollServer:
+    """poll:T on one server process, simulated window by window (m ticks of every client at a time)."""
 
-    idx, loc = server_pairs(ctx, server)
-    tally.sent += idx.size
-    commit = ctx.pairs.commit_s[idx]
-    kstar = np.ceil((commit - offset[loc]) / period).astype(np.int64)
+    def __init__(self, strategy: Poll, ctx: RunContext, tally: Tally, server: int) -> None:
+        pop, self.ctx, self.tally, self.period = ctx.population, ctx, tally, strategy.interval_s
+        self.clients = pop.clients_of(server)
+        self.rng = ctx.rng(strategy.spec, server)
+        self.rtt = ctx.rtt_s[self.clients]
+        self.offset = self.rng.uniform(0.0, self.period, self.clients.size)
+        self.inner, self.column, _ = period_columns(self.offset, self.period)
+        self.listed = np.where(
+            self.clients >= pop.customers, min(pop.orders, ADMIN_PAGE_ORDERS), pop.orders_per_customer
+        )
+        self.ticks = math.ceil(ctx.duration / self.period)
+        self.idx, self.loc = server_pairs(ctx, server)
+        tally.sent += self.idx.size
+        self.commit = ctx.pairs.commit_s[self.idx]
+        # The first tick reaching the server at or after the commit finds the message.
+        self.tick = np.ceil((self.commit - self.offset[self.loc]) / self.period).astype(np.int64)
+        self.energy_loc = energy_locals(ctx, self.clients)
+        self.fifo = FifoServer()
 
-    energy_loc = energy_locals(ctx, clients)
-    s304, s200 = ctx.service.mean("orders_304"), ctx.service.mean("orders_200")
-    fifo = FifoServer()
-    rows = max(1, WINDOW_REQUESTS // n)
-    for p0 in range(0, ticks, rows):
-        p1 = min(ticks, p0 + rows)
-        arrivals = ((np.arange(p0, p1) * period)[:, None] + inner[None, :]).ravel()
-        valid = int(np.searchsorted(arrivals, duration))
-        # Pairs seen by ticks p0..p1-1: their commits lie within a period of the window (offsets < T).
-        lo, hi = np.searchsorted(commit, [(p0 - 1) * period, p1 * period], side="right")
-        sel = lo + np.flatnonzero((kstar[lo:hi] >= p0) & (kstar[lo:hi] < p1))
-        parent_of_pair = (kstar[sel] - p0) * n + column[loc[sel]]
-        sel = sel[parent_of_pair < valid]
-        groups = _Groups(ctx, idx[sel], loc[sel], kstar[sel] - p0, n)
-        gl = groups.loc
-        parent = groups.tick * n + column[gl]
-        means = np.full(arrivals.size, s304)
-        means[parent] = s200
-        services = ctx.service.draw(rng, means)
-        child_at = arrivals[parent] + services[parent] + rtt[gl]
-        child_srv = ctx.service.draw_kind(rng, "since", child_at.size)
-        w_base, w_child = fifo.process_merged(arrivals[:valid], services[:valid], child_at, child_srv)
-        tally.add_waits(w_base, services[:valid])
-        tally.add_waits(w_child, child_srv)
-        tally.requests += valid + child_at.size
-        tally.polls += valid
-        tally.empty_polls += valid - int(groups.new_tick.sum())
-        changed = listed[gl[groups.new_tick]]
-        tally.bytes += valid * orders_get_bytes(wire, changed=False, orders=0) + float(
-            changed.sum() * wire.orders_list_body_per_order
-        )
-        tally.bytes += float(
-            child_at.size * (wire.request + wire.response_headers + wire.since_envelope)
-            + groups.pairs.size * wire.message_overhead
-            + groups.text.sum()
-        )
+    def window(self, p0: int, p1: int) -> None:
+        """Ticks p0..p1-1: queue the orders GETs and the `since` GETs they trigger, deliver, count."""
+        ctx, n = self.ctx, self.clients.size
+        arrivals = ((np.arange(p0, p1) * self.period)[:, None] + self.inner[None, :]).ravel()
+        valid = int(np.searchsorted(arrivals, ctx.duration))
+        groups = self._groups(p0, p1, valid)
+        parent = groups.tick * n + self.column[groups.loc]
+        means = np.full(arrivals.size, ctx.service.mean("orders_304"))
+        means[parent] = ctx.service.mean("orders_200")
+        services = ctx.service.draw(self.rng, means)
+        child_at = arrivals[parent] + services[parent] + self.rtt[groups.loc]
+        child_srv = ctx.service.draw_kind(self.rng, "since", child_at.size)
+        w_base, w_child = self.fifo.process_merged(arrivals[:valid], services[:valid], child_at, child_srv)
+        self.tally.add_waits(w_base, services[:valid])
+        self.tally.add_waits(w_child, child_srv)
+        self._count(valid, groups)
         pg = groups.group
         received = (
-            child_at[pg] + w_base[parent[pg]] + w_child[pg] + child_srv[pg] + rtt[groups.pair_loc] / 2.0
+            child_at[pg] + w_base[parent[pg]] + w_child[pg] + child_srv[pg] + self.rtt[groups.pair_loc] / 2
         )
         pi = groups.pairs
-        tally.add_deliveries(
+        self.tally.add_deliveries(
             commit_s=ctx.pairs.commit_s[pi],
             received_s=received,
             client=ctx.pairs.client[pi],
             order=ctx.pairs.order[pi],
             seq=ctx.pairs.seq[pi],
         )
-        tally.add_activity(clients[gl], child_at - rtt[gl] / 2.0)
-        if energy_loc.size:
-            sends = (
-                (np.arange(p0, p1) * period)[:, None] + offset[energy_loc][None, :] - rtt[energy_loc] / 2.0
-            )
-            tally.add_activity(np.broadcast_to(clients[energy_loc], sends.shape).ravel(), sends.ravel())
+        self.tally.add_activity(self.clients[groups.loc], child_at - self.rtt[groups.loc] / 2.0)
+        self._energy(p0, p1)
+
+    def _groups(self, p0: int, p1: int, valid: int) -> _Groups:
+        # Pairs seen by ticks p0..p1-1: their commits lie within a period of the window (offsets < T).
+        lo, hi = np.searchsorted(self.commit, [(p0 - 1) * self.period, p1 * self.period], side="right")
+        sel = lo + np.flatnonzero((self.tick[lo:hi] >= p0) & (self.tick[lo:hi] < p1))
+        parent = (self.tick[sel] - p0) * self.clients.size + self.column[self.loc[sel]]
+        sel = sel[parent < valid]
+        return _Groups(self.ctx, self.idx[sel], self.loc[sel], self.tick[sel] - p0, self.clients.size)
+
+    def _count(self, valid: int, groups: _Groups) -> None:
+        wire, tally = self.ctx.calibration.bytes, self.tally
+        since = groups.loc.size
+        tally.requests += valid + since
+        tally.polls += valid
+        tally.empty_polls += valid - int(groups.new_tick.sum())
+        changed = self.listed[groups.loc[groups.new_tick]]
+        tally.bytes += valid * orders_get_bytes(wire, changed=False, orders=0)
+        tally.bytes += float(changed.sum() * wire.orders_list_body_per_order)
+        tally.bytes += float(since * (wire.request + wire.response_headers + wire.since_envelope))
+        tally.bytes += float(groups.pairs.size * wire.message_overhead + groups.text.sum())
+
+    def _energy(self, p0: int, p1: int) -> None:
+        e = self.energy_loc
+        if e.size:
+            sends = (np.arange(p0, p1) * self.period)[:, None] + self.offset[e][None, :] - self.rtt[e] / 2.0
+            self.tally.add_activity(np.broadcast_to(self.clients[e], sends.shape).ravel(), sends.ravel())
 
 
 class _Groups:
