@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import bisect
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from pollbench.strategies import LongPoll
 from sim.context import Progress, RunContext
-from sim.polling import WINDOW_REQUESTS
-from sim.server import FifoServer, arrival_order
+from sim.polling import WINDOW_REQUESTS, server_pairs
+from sim.server import waits_in_any_order
 from sim.tally import Tally
 from sim.workload import advance_past, stable_group_order
 
@@ -161,75 +162,94 @@ def _channels(ctx: RunContext, clients: IntArray) -> tuple[IntArray, IntArray]:
     return owner, np.cumsum(per) - per
 
 
+def _channel_pairs(
+    ctx: RunContext, server: int, clients: IntArray, first_channel: IntArray, channels: int
+) -> tuple[IntArray, FloatArray, IntArray, IntArray]:
+    """The server's pairs grouped per channel in commit order: indices, commits, and each channel's slice."""
+    pop = ctx.population
+    idx, loc = server_pairs(ctx, server)
+    in_order = ctx.pairs.order[idx] - clients[loc] * pop.orders_per_customer
+    chan = first_channel[loc] + np.where(clients[loc] >= pop.customers, 0, in_order)
+    by_chan = stable_group_order(chan, channels)  # pairs are in commit order: (channel, commit) order
+    idx, chan = idx[by_chan], chan[by_chan]
+    end = np.cumsum(np.bincount(chan, minlength=channels))
+    return idx, ctx.pairs.commit_s[idx], np.r_[0, end[:-1]].astype(np.int64), end
+
+
 def _longpoll_server(spec: LongPoll, ctx: RunContext, tally: Tally, server: int) -> None:
-    pop, wire, duration, timeout = ctx.population, ctx.calibration.bytes, ctx.duration, spec.timeout_s
-    servers = pop.servers
-    clients = pop.clients_of(server)
+    clients = ctx.population.clients_of(server)
     rng = ctx.rng(spec.spec, server)
     rtt = ctx.rtt_s[clients]
     owner, first_channel = _channels(ctx, clients)
-    idx = np.flatnonzero(ctx.pairs.client % servers == server) if servers > 1 else np.arange(len(ctx.pairs))
-    loc = (ctx.pairs.client[idx] - server) // servers
-    is_admin = clients[loc] >= pop.customers
-    chan = first_channel[loc] + np.where(
-        is_admin, 0, ctx.pairs.order[idx] - clients[loc] * pop.orders_per_customer
-    )
-    by_chan = stable_group_order(chan, owner.size)  # pairs are in commit order: (channel, commit) order
-    idx, chan = idx[by_chan], chan[by_chan]
+    idx, commits, ptr, end = _channel_pairs(ctx, server, clients, first_channel, owner.size)
     tally.sent += idx.size
-    commits = ctx.pairs.commit_s[idx]
-    nch = owner.size
-    end = np.cumsum(np.bincount(chan, minlength=nch))
-    ptr = np.r_[0, end[:-1]].astype(np.int64)
-    at = -rng.uniform(0.0, timeout, nch)  # parked since before the run began (steady state)
-    s_reply = ctx.service.mean("longpoll_reply")
-    s_timeout = ctx.service.mean("longpoll_timeout")
-
-    sched = _Schedule(commits=commits, ptr=ptr, end=end, timeout=timeout, duration=duration)
-    t_all, kind, ch, lo, hi_all, held = sched.run(at, rtt[owner], s_reply, s_timeout)
-    inside = (t_all >= 0.0) & (t_all < duration)
-    t_all, kind, ch, lo, hi_all = t_all[inside], kind[inside], ch[inside], lo[inside], hi_all[inside]
-    means = np.choose(
-        kind,
-        [s_reply, ctx.service.mean("longpoll_register"), s_reply, s_timeout],
-    )
+    at = -rng.uniform(0.0, spec.timeout_s, owner.size)  # parked since before the run began (steady state)
+    s_reply, s_timeout = ctx.service.mean("longpoll_reply"), ctx.service.mean("longpoll_timeout")
+    sched = _Schedule(commits=commits, ptr=ptr, end=end, timeout=spec.timeout_s, duration=ctx.duration)
+    t_all, kind, ch, lo, hi, held = sched.run(at, rtt[owner], s_reply, s_timeout)
+    inside = (t_all >= 0.0) & (t_all < ctx.duration)
+    jobs = _Jobs(time=t_all[inside], kind=kind[inside], owner=owner[ch[inside]], lo=lo[inside], hi=hi[inside])
+    means = np.choose(jobs.kind, [s_reply, ctx.service.mean("longpoll_register"), s_reply, s_timeout])
     services = ctx.service.draw(rng, means)
-    by_time = arrival_order(t_all)
-    waits = np.empty(t_all.size)
-    fifo = FifoServer()
-    for start in range(0, t_all.size, WINDOW_REQUESTS):
-        part = by_time[start : start + WINDOW_REQUESTS]
-        waits[part] = fifo.process_trusted(np.maximum.accumulate(t_all[part]), services[part])
+    waits = waits_in_any_order(jobs.time, services, chunk=WINDOW_REQUESTS)
     tally.add_waits(waits, services)
+    tally.connection_s += held
+    _count(ctx, tally, jobs, idx)
+    _deliver(ctx, tally, jobs, idx, waits + services, rtt, clients)
 
-    count = hi_all - lo
-    replies = (kind == _IMMEDIATE) | (kind == _WAKE)
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Jobs:
+    """Server jobs of the long-poll schedule inside the run."""
+
+    time: FloatArray
+    """Arrival of the job at the event loop."""
+    kind: IntArray
+    """_IMMEDIATE, _REGISTER, _WAKE or _TIMEOUT."""
+    owner: IntArray
+    """Local index of the client whose channel it serves."""
+    lo: IntArray
+    """First pair (channel-grouped index) the job delivers."""
+    hi: IntArray
+    """One past the last pair it delivers."""
+
+
+def _count(ctx: RunContext, tally: Tally, jobs: _Jobs, idx: IntArray) -> None:
+    wire, kind = ctx.calibration.bytes, jobs.kind
     arrivals = int(np.count_nonzero((kind == _IMMEDIATE) | (kind == _REGISTER)))
+    replies = int(np.count_nonzero((kind == _IMMEDIATE) | (kind == _WAKE)))
+    timeouts = int(np.count_nonzero(kind == _TIMEOUT))
     tally.requests += arrivals
     tally.polls += arrivals
-    tally.empty_polls += int(np.count_nonzero(kind == _TIMEOUT))
-    delivering = np.repeat(np.arange(t_all.size), count)
-    pair_at = np.repeat(lo, count) + (np.arange(delivering.size) - np.repeat(np.cumsum(count) - count, count))
-    pi = idx[pair_at]
-    text = ctx.pairs.size_bytes[pi]
+    tally.empty_polls += timeouts
+    delivered = int((jobs.hi - jobs.lo).sum())
     tally.bytes += float(
         arrivals * wire.request
-        + np.count_nonzero(replies) * (wire.response_headers + wire.since_envelope)
-        + np.count_nonzero(kind == _TIMEOUT) * wire.longpoll_204
-        + pi.size * wire.message_overhead
-        + text.sum()
+        + replies * (wire.response_headers + wire.since_envelope)
+        + timeouts * wire.longpoll_204
+        + delivered * wire.message_overhead
     )
-    c_loc = owner[ch]
-    received = t_all[delivering] + waits[delivering] + services[delivering] + rtt[c_loc[delivering]] / 2.0
+
+
+def _deliver(
+    ctx: RunContext, tally: Tally, jobs: _Jobs, idx: IntArray, sojourn: FloatArray, rtt: FloatArray,
+    clients: IntArray,
+) -> None:  # fmt: skip
+    """Messages handed over by replies (and their text bytes); the client holds them half an RTT later."""
+    count = jobs.hi - jobs.lo
+    delivering = np.repeat(np.arange(jobs.time.size), count)
+    pair_at = np.repeat(jobs.lo, count) + (
+        np.arange(delivering.size) - np.repeat(np.cumsum(count) - count, count)
+    )
+    pi = idx[pair_at]
+    tally.bytes += float(ctx.pairs.size_bytes[pi].sum())
+    done = jobs.time + sojourn + rtt[jobs.owner] / 2.0
     tally.add_deliveries(
         commit_s=ctx.pairs.commit_s[pi],
-        received_s=received,
+        received_s=done[delivering],
         client=ctx.pairs.client[pi],
         order=ctx.pairs.order[pi],
         seq=ctx.pairs.seq[pi],
     )
-    answers = kind != _REGISTER
-    tally.add_activity(
-        clients[c_loc[answers]], t_all[answers] + services[answers] + rtt[c_loc[answers]] / 2.0
-    )
-    tally.connection_s += held
+    answers = jobs.kind != _REGISTER
+    tally.add_activity(clients[jobs.owner[answers]], done[answers])

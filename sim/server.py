@@ -23,7 +23,14 @@ import numpy.typing as npt
 
 from sim.calibration import Calibration, RequestKind
 
-__all__ = ["FifoServer", "ServiceModel", "arrival_order", "fifo_waits", "shared_queue_waits"]
+__all__ = [
+    "FifoServer",
+    "ServiceModel",
+    "arrival_order",
+    "fifo_waits",
+    "waits_in_any_order",
+    "shared_queue_waits",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -125,6 +132,21 @@ def arrival_order(times: FloatArray) -> npt.NDArray[np.int64]:
     keys.sort()
     keys &= (1 << index_bits) - 1
     return keys
+
+
+def waits_in_any_order(arrivals: FloatArray, services: FloatArray, *, chunk: int = 2_000_000) -> FloatArray:
+    """Waits of jobs given in any order (one FIFO server), returned in the input order.
+
+    Jobs are put in arrival order once and fed to the server in chunks, so memory stays bounded.
+    """
+    by_time = arrival_order(arrivals)
+    waits = np.empty(arrivals.size)
+    fifo = FifoServer()
+    for start in range(0, arrivals.size, chunk):
+        part = by_time[start : start + chunk]
+        # arrival_order may leave sub-quantum inversions: clamp them so the recursion sees sorted times.
+        waits[part] = fifo.process_trusted(np.maximum.accumulate(arrivals[part]), services[part])
+    return waits
 
 
 def fifo_waits(arrival_times: npt.ArrayLike, service_times: npt.ArrayLike) -> FloatArray:
