@@ -9,13 +9,15 @@ The next poll is timed from the previous one (the timer is re-armed when the pol
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
 from pollbench.strategies import Adaptive
 from sim.context import Progress, RunContext
-from sim.polling import ADMIN_PAGE_ORDERS, WINDOW_REQUESTS
-from sim.server import FifoServer, arrival_order
+from sim.polling import ADMIN_PAGE_ORDERS, WINDOW_REQUESTS, server_pairs
+from sim.server import waits_in_any_order
 from sim.tally import Tally
 from sim.workload import TabVisibility, advance_past, stable_group_order
 
@@ -86,73 +88,38 @@ def run_adaptive(strategy: Adaptive, ctx: RunContext, tally: Tally, progress: Pr
 
 
 def _adaptive_server(spec: Adaptive, ctx: RunContext, tally: Tally, server: int) -> None:
-    pop, wire = ctx.population, ctx.calibration.bytes
-    clients = pop.clients_of(server)
+    clients = ctx.population.clients_of(server)
     rng = ctx.rng(spec.spec, server)
     rtt = ctx.rtt_s[clients]
-    servers = pop.servers
-    idx = np.flatnonzero(ctx.pairs.client % servers == server) if servers > 1 else np.arange(len(ctx.pairs))
-    loc = (ctx.pairs.client[idx] - server) // servers
+    idx, loc = server_pairs(ctx, server)
     by_owner = stable_group_order(loc, clients.size)  # pairs are in commit order: (client, commit) order
     idx, loc = idx[by_owner], loc[by_owner]
     tally.sent += idx.size
-    poll_t, poll_c, poll_first, poll_found = poll_schedule(
-        spec,
-        rng=rng,
-        commit_s=ctx.pairs.commit_s[idx],
-        owner=loc,
-        clients=clients.size,
-        duration=ctx.duration,
-        hidden_fraction=ctx.scenario.hidden_fraction,
+    polls = _Polls(
+        *poll_schedule(
+            spec,
+            rng=rng,
+            commit_s=ctx.pairs.commit_s[idx],
+            owner=loc,
+            clients=clients.size,
+            duration=ctx.duration,
+            hidden_fraction=ctx.scenario.hidden_fraction,
+        )
     )
-    news = poll_found > 0
-    polls = poll_t.size
-    # Messages found by each poll, grouped per (poll, order): one `since` GET per group.
-    delivering = np.repeat(np.arange(polls, dtype=np.int64), poll_found)
-    pair_at = np.repeat(poll_first, poll_found) + (
-        np.arange(delivering.size) - np.repeat(np.cumsum(poll_found) - poll_found, poll_found)
-    )
-    pi = idx[pair_at]
-    key = delivering * pop.orders + ctx.pairs.order[pi]
-    by_key = np.argsort(key, kind="stable")
-    key, pi, delivering = key[by_key], pi[by_key], delivering[by_key]
-    new_group = np.r_[True, key[1:] != key[:-1]] if key.size else np.empty(0, dtype=bool)
-    group = np.cumsum(new_group) - 1
-    first = np.flatnonzero(new_group)
-    g_poll = delivering[first]
-
+    pi, group, g_poll = _since_groups(ctx, polls, idx)
+    news = polls.found > 0
     parent_srv = ctx.service.draw(
         rng, np.where(news, ctx.service.mean("orders_200"), ctx.service.mean("orders_304"))
     )
-    child_at = poll_t[g_poll] + parent_srv[g_poll] + rtt[poll_c[g_poll]]
+    child_at = polls.time[g_poll] + parent_srv[g_poll] + rtt[polls.client[g_poll]]
     child_srv = ctx.service.draw_kind(rng, "since", child_at.size)
-    arrivals = np.concatenate([poll_t, child_at])
     services = np.concatenate([parent_srv, child_srv])
-    by_time = arrival_order(arrivals)
-    waits = np.empty(arrivals.size)
-    fifo = FifoServer()
-    for lo in range(0, arrivals.size, WINDOW_REQUESTS):
-        part = by_time[lo : lo + WINDOW_REQUESTS]
-        waits[part] = fifo.process_trusted(np.maximum.accumulate(arrivals[part]), services[part])
+    waits = waits_in_any_order(np.concatenate([polls.time, child_at]), services, chunk=WINDOW_REQUESTS)
     tally.add_waits(waits, services)
-    w_poll, w_child = waits[:polls], waits[polls:]
-
-    listed = np.where(
-        clients[poll_c[news]] >= pop.customers, min(pop.orders, ADMIN_PAGE_ORDERS), pop.orders_per_customer
-    )
-    tally.requests += arrivals.size
-    tally.polls += polls
-    tally.empty_polls += int(polls - news.sum())
-    tally.bytes += float(
-        arrivals.size * (wire.request + wire.response_headers)
-        + listed.sum() * wire.orders_list_body_per_order
-        + child_at.size * wire.since_envelope
-        + pi.size * wire.message_overhead
-        + ctx.pairs.size_bytes[pi].sum()
-    )
-    g = group
-    c = poll_c[g_poll[g]]
-    received = child_at[g] + w_poll[g_poll[g]] + w_child[g] + child_srv[g] + rtt[c] / 2.0
+    w_poll, w_child = waits[: polls.time.size], waits[polls.time.size :]
+    _count(ctx, tally, clients, polls, child_at.size, pi)
+    c = polls.client[g_poll[group]]
+    received = child_at[group] + w_poll[g_poll[group]] + w_child[group] + child_srv[group] + rtt[c] / 2.0
     tally.add_deliveries(
         commit_s=ctx.pairs.commit_s[pi],
         received_s=received,
@@ -160,6 +127,53 @@ def _adaptive_server(spec: Adaptive, ctx: RunContext, tally: Tally, server: int)
         order=ctx.pairs.order[pi],
         seq=ctx.pairs.seq[pi],
     )
-    tally.add_activity(clients[poll_c], poll_t - rtt[poll_c] / 2.0)
-    tally.add_activity(clients[poll_c[g_poll]], child_at - rtt[poll_c[g_poll]] / 2.0)
-    tally.extra["mean_interval_s"] = float(ctx.duration * clients.size / max(1, polls))
+    tally.add_activity(clients[polls.client], polls.time - rtt[polls.client] / 2.0)
+    tally.add_activity(clients[polls.client[g_poll]], child_at - rtt[polls.client[g_poll]] / 2.0)
+    tally.extra["mean_interval_s"] = float(ctx.duration * clients.size / max(1, polls.time.size))
+
+
+@dataclass(frozen=True, slots=True)
+class _Polls:
+    """Every poll of one server's clients (arrival order per client)."""
+
+    time: FloatArray
+    """Arrival at the server."""
+    client: IntArray
+    """Local client index."""
+    first: IntArray
+    """First new message found (index into the client-grouped pairs)."""
+    found: IntArray
+    """Number of new messages found."""
+
+
+def _since_groups(ctx: RunContext, polls: _Polls, idx: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+    """Messages found by each poll grouped per (poll, order): pair indices, their group, each group's poll."""
+    delivering = np.repeat(np.arange(polls.time.size, dtype=np.int64), polls.found)
+    starts = np.repeat(np.cumsum(polls.found) - polls.found, polls.found)
+    pi = idx[np.repeat(polls.first, polls.found) + np.arange(delivering.size) - starts]
+    key = delivering * ctx.population.orders + ctx.pairs.order[pi]
+    by_key = np.argsort(key, kind="stable")  # already sorted by poll: timsort only orders each poll's block
+    key, pi, delivering = key[by_key], pi[by_key], delivering[by_key]
+    new_group = np.r_[True, key[1:] != key[:-1]] if key.size else np.empty(0, dtype=bool)
+    return pi, np.cumsum(new_group) - 1, delivering[np.flatnonzero(new_group)]
+
+
+def _count(ctx: RunContext, tally: Tally, clients: IntArray, polls: _Polls, since: int, pi: IntArray) -> None:
+    pop, wire = ctx.population, ctx.calibration.bytes
+    news = polls.found > 0
+    listed = np.where(
+        clients[polls.client[news]] >= pop.customers,
+        min(pop.orders, ADMIN_PAGE_ORDERS),
+        pop.orders_per_customer,
+    )
+    requests = polls.time.size + since
+    tally.requests += requests
+    tally.polls += polls.time.size
+    tally.empty_polls += int(polls.time.size - news.sum())
+    tally.bytes += float(
+        requests * (wire.request + wire.response_headers)
+        + listed.sum() * wire.orders_list_body_per_order
+        + since * wire.since_envelope
+        + pi.size * wire.message_overhead
+        + ctx.pairs.size_bytes[pi].sum()
+    )
