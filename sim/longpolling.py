@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +29,7 @@ __all__ = ["run_longpoll"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+AnyInt = npt.NDArray[np.integer[Any]]
 
 _IMMEDIATE, _REGISTER, _WAKE, _TIMEOUT = 0, 1, 2, 3
 SCALAR_BELOW = 32
@@ -36,44 +38,51 @@ thousands of short cycles; a numpy step per cycle would cost more than it saves)
 
 
 class _Schedule:
-    """Every channel's request cycles over the run, assuming no queueing (open loop)."""
+    """Every channel's request cycles over the run, assuming no queueing (open loop).
+
+    Jobs are kept compact (int8 kind, int32 channel and pair bounds) and only those inside the run, because a
+    long-poll run at 10^5 clients holds close to 10^8 of them.
+    """
 
     def __init__(
-        self,
-        *,
-        commits: FloatArray,
-        ptr: IntArray,
-        end: IntArray,
-        timeout: float,
-        duration: float,
+        self, *, commits: FloatArray, ptr: IntArray, end: IntArray, timeout: float, duration: float
     ) -> None:
         self.commits, self.ptr, self.end = commits, ptr, end
         self.timeout, self.duration = timeout, duration
-        self.parts: list[tuple[FloatArray, IntArray, IntArray, IntArray, IntArray]] = []
+        self.parts: list[tuple[FloatArray, AnyInt, AnyInt, AnyInt, AnyInt]] = []
         self.held = 0.0
 
     def run(
         self, at: FloatArray, rtt: FloatArray, s_reply: float, s_timeout: float
-    ) -> tuple[FloatArray, IntArray, IntArray, IntArray, IntArray, float]:
-        """Items (time, kind, channel, first pair, end pair) and total parked seconds."""
+    ) -> tuple[FloatArray, AnyInt, AnyInt, AnyInt, AnyInt, float]:
+        """Jobs inside the run (time, kind, channel, first pair, end pair) and total parked seconds."""
         active = np.arange(at.size, dtype=np.int64)
         while active.size >= SCALAR_BELOW:
             active = self._vector_step(active, at, rtt, s_reply, s_timeout)
         for ch in active.tolist():
             self._scalar_channel(ch, float(at[ch]), float(rtt[ch]), s_reply, s_timeout)
-        cols = (
-            list(zip(*self.parts, strict=True))
-            if self.parts
-            else [[np.empty(0)]] + [[np.empty(0, np.int64)]] * 4
-        )
-        t, kind, chan, lo, hi = (np.concatenate(c) for c in cols)
-        return (
-            t,
-            kind.astype(np.int64),
-            chan.astype(np.int64),
-            lo.astype(np.int64),
-            hi.astype(np.int64),
-            self.held,
+        if not self.parts:
+            self._add(np.empty(0), np.empty(0), np.empty(0), np.empty(0), np.empty(0))
+        t, kind, chan, lo, hi = (np.concatenate(c) for c in zip(*self.parts, strict=True))
+        return t, kind, chan, lo, hi, self.held
+
+    def _add(
+        self,
+        t: FloatArray,
+        kind: npt.NDArray[Any],
+        chan: npt.NDArray[Any],
+        lo: npt.NDArray[Any],
+        hi: npt.NDArray[Any],
+    ) -> None:
+        inside = (t >= 0.0) & (t < self.duration)
+        self.parts.append(
+            (
+                t[inside],
+                kind[inside].astype(np.int8),
+                chan[inside].astype(np.int32),
+                lo[inside].astype(np.int32),
+                hi[inside].astype(np.int32),
+            )
         )
 
     def _vector_step(
@@ -89,18 +98,15 @@ class _Schedule:
         answer_at = np.where(now, t, np.where(woken, nxt, t + timeout))
         hi = np.where(expired, p, advance_past(self.commits, self.ptr, self.end, active, answer_at))
         # the request's arrival (an immediate reply or a parked registration), then the parked one's answer
-        self.parts.append(
-            (t, np.where(now, _IMMEDIATE, _REGISTER), active, np.where(now, p, 0), np.where(now, hi, 0))
-        )
+        self._add(t, np.where(now, _IMMEDIATE, _REGISTER), active, np.where(now, p, 0), np.where(now, hi, 0))
         late = ~now
-        self.parts.append(
-            (
-                answer_at[late],
-                np.where(woken[late], _WAKE, _TIMEOUT),
-                active[late],
-                np.where(woken[late], p[late], 0),
-                np.where(woken[late], hi[late], 0),
-            )
+        w = woken[late]
+        self._add(
+            answer_at[late],
+            np.where(w, _WAKE, _TIMEOUT),
+            active[late],
+            np.where(w, p[late], 0),
+            np.where(w, hi[late], 0),
         )
         self.held += float(
             np.clip(np.minimum(answer_at, self.duration) - np.maximum(t, 0.0), 0.0, None).sum()
@@ -112,20 +118,19 @@ class _Schedule:
     def _scalar_channel(self, ch: int, t: float, rtt: float, s_reply: float, s_timeout: float) -> None:
         p, end = int(self.ptr[ch]), int(self.end[ch])
         times = self.commits[p:end].tolist()
-        base = p
         rows: list[tuple[float, int, int, int]] = []
         i = 0
         while t < self.duration:
             nxt = times[i] if i < len(times) else math.inf
             if nxt <= t:
                 j = bisect.bisect_right(times, t, i)
-                rows.append((t, _IMMEDIATE, base + i, base + j))
+                rows.append((t, _IMMEDIATE, p + i, p + j))
                 i, t = j, t + s_reply + rtt
                 continue
             rows.append((t, _REGISTER, 0, 0))
             if nxt < t + self.timeout:
                 j = bisect.bisect_right(times, nxt, i)
-                rows.append((nxt, _WAKE, base + i, base + j))
+                rows.append((nxt, _WAKE, p + i, p + j))
                 self.held += max(0.0, min(nxt, self.duration) - max(t, 0.0))
                 i, t = j, nxt + s_reply + rtt
             else:
@@ -134,16 +139,7 @@ class _Schedule:
                 t = t + self.timeout + s_timeout + rtt
         if rows:
             arr = np.array(rows)
-            n = arr.shape[0]
-            self.parts.append(
-                (
-                    arr[:, 0],
-                    arr[:, 1].astype(np.int64),
-                    np.full(n, ch, dtype=np.int64),
-                    arr[:, 2].astype(np.int64),
-                    arr[:, 3].astype(np.int64),
-                )
-            )
+            self._add(arr[:, 0], arr[:, 1], np.full(arr.shape[0], ch), arr[:, 2], arr[:, 3])
 
 
 def run_longpoll(strategy: LongPoll, ctx: RunContext, tally: Tally, progress: Progress | None = None) -> None:
@@ -187,9 +183,8 @@ def _longpoll_server(spec: LongPoll, ctx: RunContext, tally: Tally, server: int)
     s_reply, s_timeout = ctx.service.mean("longpoll_reply"), ctx.service.mean("longpoll_timeout")
     sched = _Schedule(commits=commits, ptr=ptr, end=end, timeout=spec.timeout_s, duration=ctx.duration)
     t_all, kind, ch, lo, hi, held = sched.run(at, rtt[owner], s_reply, s_timeout)
-    inside = (t_all >= 0.0) & (t_all < ctx.duration)
-    jobs = _Jobs(time=t_all[inside], kind=kind[inside], owner=owner[ch[inside]], lo=lo[inside], hi=hi[inside])
-    means = np.choose(jobs.kind, [s_reply, ctx.service.mean("longpoll_register"), s_reply, s_timeout])
+    jobs = _Jobs(time=t_all, kind=kind, owner=owner[ch], lo=lo, hi=hi)
+    means = np.array([s_reply, ctx.service.mean("longpoll_register"), s_reply, s_timeout])[jobs.kind]
     services = ctx.service.draw(rng, means)
     waits = waits_in_any_order(jobs.time, services, chunk=WINDOW_REQUESTS)
     tally.add_waits(waits, services)
@@ -204,13 +199,13 @@ class _Jobs:
 
     time: FloatArray
     """Arrival of the job at the event loop."""
-    kind: IntArray
+    kind: AnyInt
     """_IMMEDIATE, _REGISTER, _WAKE or _TIMEOUT."""
     owner: IntArray
     """Local index of the client whose channel it serves."""
-    lo: IntArray
+    lo: AnyInt
     """First pair (channel-grouped index) the job delivers."""
-    hi: IntArray
+    hi: AnyInt
     """One past the last pair it delivers."""
 
 
@@ -236,20 +231,20 @@ def _deliver(
     clients: IntArray,
 ) -> None:  # fmt: skip
     """Messages handed over by replies (and their text bytes); the client holds them half an RTT later."""
-    count = jobs.hi - jobs.lo
+    count = (jobs.hi - jobs.lo).astype(np.int64)
     delivering = np.repeat(np.arange(jobs.time.size), count)
-    pair_at = np.repeat(jobs.lo, count) + (
-        np.arange(delivering.size) - np.repeat(np.cumsum(count) - count, count)
-    )
-    pi = idx[pair_at]
+    starts = np.repeat(np.cumsum(count) - count, count)
+    pi = idx[np.repeat(jobs.lo, count) + np.arange(delivering.size) - starts]
     tally.bytes += float(ctx.pairs.size_bytes[pi].sum())
-    done = jobs.time + sojourn + rtt[jobs.owner] / 2.0
+    owner = jobs.owner[delivering]
     tally.add_deliveries(
         commit_s=ctx.pairs.commit_s[pi],
-        received_s=done[delivering],
+        received_s=jobs.time[delivering] + sojourn[delivering] + rtt[owner] / 2.0,
         client=ctx.pairs.client[pi],
         order=ctx.pairs.order[pi],
         seq=ctx.pairs.seq[pi],
     )
-    answers = jobs.kind != _REGISTER
-    tally.add_activity(clients[jobs.owner[answers]], done[answers])
+    # Radio activity of the energy sample: every answer reaching a sampled client.
+    answers = np.flatnonzero((jobs.kind != _REGISTER) & np.isin(clients, tally.energy_clients)[jobs.owner])
+    done = jobs.time[answers] + sojourn[answers] + rtt[jobs.owner[answers]] / 2.0
+    tally.add_activity(clients[jobs.owner[answers]], done)
