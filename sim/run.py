@@ -24,7 +24,7 @@ from pollbench.strategies import Strategy, parse_strategies
 from sim.calibration import Calibration, load_calibration
 from sim.context import RECORD_CAP, RunContext, build_context
 from sim.energy import RadioModel
-from sim.strategies import expected_requests, fast_model
+from sim.strategies import expected_cost_s, expected_requests, fast_model
 
 __all__ = [
     "DES_MAX_REQUESTS",
@@ -111,7 +111,7 @@ def _simulate_in_workers(
     """Run strategies in forked processes, the most expensive first so the pool finishes together."""
     global _FORKED
     _FORKED = (ctx, engine, radio)
-    heavy_first = sorted(strategies, key=lambda s: -expected_requests(s, ctx))
+    heavy_first = sorted(strategies, key=lambda s: -expected_cost_s(s, ctx))
     out: dict[str, tuple[StrategyResult, dict[str, npt.NDArray[Any]]]] = {}
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
