@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtests.runner import LOCUSTFILE, slug
 from loadtests.server_process import ServerError, ServerOptions, ServerProcess
 from loadtests.steps import drain_seconds
 from pollbench.commands import CommandError
@@ -30,7 +29,9 @@ from pollbench.strategies import Strategy
 
 __all__ = ["SearchConfig", "add_arguments", "run", "search"]
 
-SHAPES = LOCUSTFILE.with_name("shapes.py")
+# Paths, not imports: `pollbench capacity --help` loads this module, and loadtests.runner pulls in pandas.
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+SHAPES = Path(__file__).with_name("shapes.py")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,8 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--max-fail-ratio", type=float, default=0.01, metavar="R", help="failed share bound (0.01)"
     )
-    if "--out" not in parser._option_string_actions:  # the capacity command may define it one day
-        g.add_argument("--out", metavar="DIR", help="directory for capacity.json and Locust reports")
+    g.add_argument(
+        "--out", metavar="DIR", help="directory for capacity.json and Locust reports (./capacity-measured)"
+    )
 
 
 def _config(args: argparse.Namespace) -> tuple[SearchConfig, tuple[Strategy, ...]]:
@@ -110,6 +112,8 @@ def _config(args: argparse.Namespace) -> tuple[SearchConfig, tuple[Strategy, ...
 def _locust_command(
     config: SearchConfig, strategy: Strategy, base_url: str, fixtures: Path, raw: Path
 ) -> list[str]:
+    from loadtests.runner import slug
+
     name = slug(strategy.spec)
     customers_per_sender = 25
     return [
@@ -128,6 +132,8 @@ def _locust_command(
 
 def search(config: SearchConfig, strategy: Strategy) -> dict[str, Any]:
     """One strategy's measured search: its per-step table and the last good step."""
+    from loadtests.runner import slug
+
     raw = config.out / "raw" / slug(strategy.spec)
     raw.mkdir(parents=True, exist_ok=True)
     (raw / "steps.jsonl").unlink(missing_ok=True)

@@ -1,18 +1,17 @@
 """``pollbench capacity``: clients per server process under an SLO, and processes needed for M users.
 
-``--mode sim`` searches with the simulator (sim.capacity). ``--mode measure`` hands over to the load tests:
-``loadtests.capacity`` provides ``add_arguments(parser)`` and ``run(args) -> int``; until that module exists
-the mode stops with a clear error.
+``--mode sim`` searches with the simulator (sim.capacity). ``--mode measure`` hands over to the load tests
+(``loadtests.capacity``: ``add_arguments(parser)`` and ``run(args) -> int``), which start Locust as a
+subprocess and so never import it here.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 from typing import Any
 
+from loadtests import capacity as measure_capacity
 from pollbench.commands.simulate import add_scenario_arguments
 
 HELP = "max clients per server process under an SLO, and processes needed for M users"
@@ -23,20 +22,6 @@ Example:
 
   pollbench capacity --mode sim --strategies poll:3,poll:10,sse --slo-p99 10 --users 100000
 """
-
-MEASURE_MODULE = "loadtests.capacity"
-"""Module implementing --mode measure: add_arguments(parser) and run(args) -> int."""
-
-
-def _measure_module() -> Any | None:
-    """The load tests' capacity module, or None while it does not exist."""
-    try:
-        if importlib.util.find_spec(MEASURE_MODULE) is None:
-            return None
-    except ModuleNotFoundError:
-        return None
-    return importlib.import_module(MEASURE_MODULE)
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -64,22 +49,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--users", type=int, default=100_000, metavar="M", help="users to plan for (100000)")
     parser.set_defaults(capacity_duration="10m")
-    measure = _measure_module()
-    if measure is not None:  # the load-test helper's flags for --mode measure
-        measure.add_arguments(parser)
+    measure_capacity.add_arguments(parser)  # flags of --mode measure (step users, step seconds, ...)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pollbench.commands import CommandError
 
     if args.mode == "measure":
-        measure = _measure_module()
-        if measure is None:
-            raise CommandError(
-                "--mode measure needs the load-test capacity module (loadtests/capacity.py), which is not "
-                "installed yet; use --mode sim"
-            )
-        return int(measure.run(args))
+        return int(measure_capacity.run(args))
     return _run_sim(args)
 
 
