@@ -123,6 +123,8 @@ def request_principal(
     """The caller of ``request``: ``Authorization: Bearer`` always, ``?token=`` only where browsers cannot
     set headers (EventSource and WebSocket)."""
     header = request.headers.get("Authorization")
+    if header is not None and header.startswith("Bearer ") and " " not in header[7:]:
+        return authority.verify(header[7:], remember=not allow_query)  # the poll path's usual case
     token: str | None = None
     if header is not None:
         scheme, _, value = header.partition(" ")

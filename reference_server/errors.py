@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-__all__ = ["UNMATCHED", "ApiError", "error_response", "json_errors", "unmatched"]
+__all__ = ["UNMATCHED", "ApiError", "error_response", "internal_error", "json_errors", "unmatched"]
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +74,15 @@ def json_errors(handler: Handler) -> Handler:
         except (ConnectionResetError, OSError):
             raise  # the peer went away mid-response; aiohttp closes the connection
         except Exception:
-            log.exception("unexpected error in %s %s", request.method, request.path)
-            return error_response(500, "internal", "The server failed unexpectedly; this is a bug.")
+            return internal_error(request)
 
     return wrapped
+
+
+def internal_error(request: web.Request) -> web.Response:
+    """Log the exception being handled and answer a JSON 500 (a bug, never the client's input)."""
+    log.exception("unexpected error in %s %s", request.method, request.path)
+    return error_response(500, "internal", "The server failed unexpectedly; this is a bug.")
 
 
 async def unmatched(request: web.Request) -> web.Response:
