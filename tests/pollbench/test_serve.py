@@ -104,3 +104,14 @@ def test_subprocess_serves_health_writes_fixtures_and_stops_on_sigterm(tmp_path)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_port_in_use_is_a_usage_error(capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    assert "cannot listen" in capsys.readouterr().err
