@@ -10,6 +10,7 @@ The next poll is timed from the previous one (the timer is re-armed when the pol
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +26,8 @@ __all__ = ["effective_intervals", "next_intervals", "poll_schedule", "run_adapti
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+SmallInts = npt.NDArray[np.signedinteger[Any]]
+"""int32 where one server's clients and pairs fit (always in practice), else int64."""
 
 
 def next_intervals(spec: Adaptive, current_s: FloatArray, got_news: npt.NDArray[np.bool_]) -> FloatArray:
@@ -50,7 +53,7 @@ def poll_schedule(
     clients: int,
     duration: float,
     hidden_fraction: float,
-) -> tuple[FloatArray, IntArray, IntArray, IntArray]:
+) -> tuple[FloatArray, SmallInts, SmallInts, SmallInts]:
     """Poll arrival times of every client over the run and which messages each poll finds.
 
     `commit_s`/`owner` are the client's messages sorted by (owner, commit). Returns per poll: time, client,
@@ -62,21 +65,34 @@ def poll_schedule(
     at = rng.uniform(0.0, spec.min_s, clients)
     interval = np.full(clients, spec.min_s)
     tabs = TabVisibility(rng, clients, hidden_fraction)
-    out_t, out_c, out_p, out_n = [], [], [], []
+    out_t: list[FloatArray] = []
+    out_c: list[SmallInts] = []
+    out_p: list[SmallInts] = []
+    out_n: list[SmallInts] = []
+    small = np.int32 if max(clients, commit_s.size) < 2**31 else np.int64
     active = np.arange(clients, dtype=np.int64)
     while active.size:
         t = at[active]
         hi = advance_past(commit_s, ptr, end, active, t)
         found = hi - ptr[active]
         out_t.append(t)
-        out_c.append(active)
-        out_p.append(ptr[active])
-        out_n.append(found)
+        # Clients, pair indices and counts fit int32 on one server: the poll table is ~10^8 rows at 10^5
+        # clients, and its size is what the run pays in fresh pages.
+        out_c.append(active.astype(small))
+        out_p.append(ptr[active].astype(small))
+        out_n.append(found.astype(small))
         ptr[active] = hi
         interval[active] = next_intervals(spec, interval[active], found > 0)
         at[active] = t + effective_intervals(spec, interval[active], tabs.hidden_for(t, active))
         active = active[at[active] < duration]
-    return np.concatenate(out_t), np.concatenate(out_c), np.concatenate(out_p), np.concatenate(out_n)
+    return _joined(out_t), _joined(out_c), _joined(out_p), _joined(out_n)
+
+
+def _joined(parts: list[npt.NDArray[Any]]) -> npt.NDArray[Any]:
+    """Concatenate `parts`, letting them go as soon as the joined copy exists."""
+    out = np.concatenate(parts) if parts else np.empty(0)
+    parts.clear()
+    return out
 
 
 def run_adaptive(strategy: Adaptive, ctx: RunContext, tally: Tally, progress: Progress | None = None) -> None:
@@ -108,8 +124,8 @@ def _adaptive_server(spec: Adaptive, ctx: RunContext, tally: Tally, server: int)
     )
     pi, group, g_poll = _since_groups(ctx, polls, idx)
     news = polls.found > 0
-    parent_srv = ctx.service.draw(
-        rng, np.where(news, ctx.service.mean("orders_200"), ctx.service.mean("orders_304"))
+    parent_srv = ctx.service.draw_indexed(
+        rng, np.array([ctx.service.mean("orders_304"), ctx.service.mean("orders_200")]), news.view(np.int8)
     )
     child_at = polls.time[g_poll] + parent_srv[g_poll] + rtt[polls.client[g_poll]]
     child_srv = ctx.service.draw_kind(rng, "since", child_at.size)
@@ -138,11 +154,11 @@ class _Polls:
 
     time: FloatArray
     """Arrival at the server."""
-    client: IntArray
+    client: SmallInts
     """Local client index."""
-    first: IntArray
+    first: SmallInts
     """First new message found (index into the client-grouped pairs)."""
-    found: IntArray
+    found: SmallInts
     """Number of new messages found."""
 
 

@@ -183,10 +183,16 @@ def _rank_in_order(order: IntArray, orders: int, chunk: int = 1 << 20) -> IntArr
     """
     seen = np.zeros(orders, dtype=np.int64)
     rank = np.empty(order.size, dtype=np.int64)
+    bits = max(1, min(chunk, order.size).bit_length())
     for lo in range(0, order.size, chunk):
         part = order[lo : lo + chunk]
-        by_order = np.argsort(part, kind="stable")
-        grouped = part[by_order]
+        # A stable argsort as one plain sort of (label, position) keys: numpy's SIMD sort of int64 is several
+        # times faster than the timsort behind argsort(kind="stable"), and the result is the same.
+        keys = part.astype(np.int64) << bits
+        keys |= np.arange(part.size, dtype=np.int64)
+        keys.sort()
+        by_order = keys & ((1 << bits) - 1)
+        grouped = keys >> bits
         index = np.arange(grouped.size, dtype=np.int64)
         starts = np.where(np.r_[True, grouped[1:] != grouped[:-1]], index, 0)
         rank[lo + by_order] = seen[grouped] + index - np.maximum.accumulate(starts)
