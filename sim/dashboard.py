@@ -137,14 +137,19 @@ def _chain_waits(
 ) -> FloatArray:
     """Queue waits of the earlier GETs of the same tick (the chain is sequential), looked up by period."""
     total = np.zeros(slot.size)
-    for j in range(int(lay.step.max()) + 1 if lay.step.size else 0):
-        earlier = lay.step[slot] > j
-        pred = np.minimum(lay.base[loc] + j, lay.owner.size - 1)
+    # Only messages fetched after step j have a GET j before them: narrow to those as j grows (admins and
+    # the order list drop out at once), adding in the same j order as a full pass would.
+    pos = np.flatnonzero(lay.step[slot] > 0)
+    step, first, tick = lay.step[slot[pos]], lay.base[loc[pos]], tick[pos]
+    for j in range(int(lay.step.max()) if lay.step.size else 0):
+        keep = step > j
+        pos, step, first, tick = pos[keep], step[keep], first[keep], tick[keep]
+        pred = first + j
         row = tick + lay.shift[pred] - p0
-        here = earlier & (row >= 0)
-        back = earlier & (row < 0) & (row + prev_w.shape[0] >= 0)  # predecessor in the previous window
-        total[here] += w2d[row[here], lay.column[pred[here]]]
-        total[back] += prev_w[row[back] + prev_w.shape[0], lay.column[pred[back]]]
+        here = row >= 0
+        back = ~here & (row + prev_w.shape[0] >= 0)  # predecessor in the previous window
+        total[pos[here]] += w2d[row[here], lay.column[pred[here]]]
+        total[pos[back]] += prev_w[row[back] + prev_w.shape[0], lay.column[pred[back]]]
     return total
 
 
@@ -175,7 +180,7 @@ def _seed_server(strategy: SeedDashboard, ctx: RunContext, tally: Tally, server:
         p1 = min(periods, p0 + rows)
         arrivals = ((np.arange(p0, p1) * period)[:, None] + lay.inner[None, :]).ravel()
         valid = int(np.searchsorted(arrivals, duration))
-        services = ctx.service.draw(rng, np.tile(lay.means_by_col, p1 - p0))
+        services = _draw_rows(ctx, rng, lay.means_by_col, p1 - p0)
         waits = np.zeros(arrivals.size)
         waits[:valid] = fifo.process_trusted(arrivals[:valid], services[:valid])
         _count(tally, lay, waits[:valid], services[:valid])
@@ -190,6 +195,15 @@ def _seed_server(strategy: SeedDashboard, ctx: RunContext, tally: Tally, server:
             tally.add_activity(owners.ravel(), sends.ravel())
         prev_w = w2d
     tally.empty_polls += max(0, tally.polls - polls_before - news_ticks)
+
+
+def _draw_rows(ctx: RunContext, rng: np.random.Generator, means: FloatArray, rows: int) -> FloatArray:
+    """``ctx.service.draw(rng, np.tile(means, rows))`` (same numbers) without the tiled array of means."""
+    if ctx.service.deterministic:
+        return np.tile(means, rows)
+    out = rng.standard_exponential(rows * means.size)
+    out.reshape(rows, means.size)[...] *= means
+    return out
 
 
 def _count(tally: Tally, lay: _Layout, waits: FloatArray, services: FloatArray) -> None:
