@@ -121,6 +121,7 @@ def _choose_users(environment: Environment, **_: Any) -> None:
         AdminPanelUser.fixed_count = int(options.admin_panels)
         chosen.append(AdminPanelUser)
     environment.user_classes[:] = chosen
+    _size_the_test(options, SenderUser.fixed_count + settings.receivers + int(options.admin_panels or 0))
     log.info(
         "pollbench: strategy %s, %s receivers (%s), %d senders",
         settings.strategy.spec,
@@ -128,6 +129,24 @@ def _choose_users(environment: Environment, **_: Any) -> None:
         receiver.__name__,
         SenderUser.fixed_count,
     )
+
+
+def _size_the_test(options: Any, needed: int) -> None:
+    """Default Locust's -u to senders + receivers + admin panels, so a plain ``--headless`` run (Locust
+    would start 1 user: a sender with nobody to send to) measures every fixtures customer; warn when an
+    explicit -u leaves no room for receivers."""
+    if options.num_users is None:
+        options.num_users = needed
+        if options.spawn_rate is None:
+            options.spawn_rate = max(1.0, needed / 2.0)
+    elif options.num_users < needed:
+        log.warning(
+            "pollbench: -u %d is fewer than the %d users this test needs (senders, receivers and admin "
+            "panels); receivers fill only what the senders leave, so use -u %d",
+            options.num_users,
+            needed,
+            needed,
+        )
 
 
 def _start(environment: Environment, **_: Any) -> None:
