@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -142,8 +143,19 @@ def locust_command(
             "120",
         ]
     elif config.processes > 1:
-        cmd += ["--processes", str(config.processes)]
+        # Master and forked workers talk over a private loopback port, not Locust's shared default 5557:
+        # two runs on one machine would otherwise swap workers and mix each other's results.
+        port = str(free_loopback_port())
+        cmd += ["--processes", str(config.processes), "--master-bind-host", "127.0.0.1"]
+        cmd += ["--master-bind-port", port, "--master-host", "127.0.0.1", "--master-port", port]
     return cmd
+
+
+def free_loopback_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the kernel's pick)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 class GeneratorWatch:

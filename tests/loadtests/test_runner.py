@@ -46,6 +46,14 @@ def test_command_for_processes_and_for_a_master(tmp_path: Path) -> None:
     assert "--master" in cmd and cmd[cmd.index("--expect-workers") + 1] == "2"
 
 
+def test_processes_talk_over_a_private_loopback_master_port(tmp_path: Path) -> None:
+    """Not Locust's shared default 5557: two runs at once must not swap workers."""
+    cmd = locust_command(_config(tmp_path, processes=2), parse_strategy("sse"), "u", Path("f"), Path("r"))
+    port = cmd[cmd.index("--master-bind-port") + 1]
+    assert cmd[cmd.index("--master-port") + 1] == port != "5557"
+    assert cmd[cmd.index("--master-bind-host") + 1] == cmd[cmd.index("--master-host") + 1] == "127.0.0.1"
+
+
 def test_master_with_an_external_worker_merges_the_worker_records(tmp_path: Path) -> None:
     """A real distributed run: plain `locust --worker` first, then the master through pollbench."""
     worker = subprocess.Popen(
