@@ -151,7 +151,28 @@ def _config(args: argparse.Namespace) -> ServerConfig:
             messages_per_order=args.messages_per_order,
         )
     except ValueError as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError(_flag_names(str(exc))) from None
+
+
+# ServerConfig speaks in field names; the person at the terminal typed flags.
+_FLAGS = {
+    "token_ttl_s": "--token-ttl",
+    "sse_heartbeat_s": "--sse-heartbeat",
+    "ws_heartbeat_s": "--ws-heartbeat",
+    "push_queue_max": "--push-queue",
+    "retention_days": "--retention-days",
+    "seed_customers": "--seed-customers",
+    "orders_per_customer": "--orders-per-customer",
+    "seed_admins": "--admins",
+    "messages_per_order": "--messages-per-order",
+}
+
+
+def _flag_names(message: str) -> str:
+    for field, flag in _FLAGS.items():
+        if message.startswith(field + " "):
+            return flag + message[len(field) :]
+    return message
 
 
 def run(args: argparse.Namespace) -> int:

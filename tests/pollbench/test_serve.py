@@ -43,7 +43,21 @@ def test_bad_port_is_a_usage_error(capsys):
 
 def test_negative_seed_count_is_a_usage_error(capsys):
     assert main(["serve", "--port", "0", "--seed-customers", "-1"]) == 2
-    assert "seed_customers" in capsys.readouterr().err
+    assert "--seed-customers must be zero or more, got -1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--admins", "-1"], "--admins"),
+        (["--push-queue", "0"], "--push-queue"),
+        (["--sse-heartbeat", "0"], "--sse-heartbeat"),
+        (["--token-ttl", "-5"], "--token-ttl"),
+    ],
+)
+def test_bad_tuning_values_name_the_flag_that_was_typed(capsys, argv, flag):
+    assert main(["serve", "--port", "0", *argv]) == 2
+    assert capsys.readouterr().err.startswith(f"pollbench serve: error: {flag} must be ")
 
 
 def test_unopenable_database_is_a_usage_error(tmp_path, capsys):
