@@ -43,7 +43,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--users", type=int, default=None, help="receiving clients per strategy (default 100)"
     )
     parser.add_argument(
-        "--spawn-rate", type=float, default=None, help="users started per second (default users/2)"
+        "--spawn-rate", type=float, default=None, help="users started per second (default max(10, users/2))"
     )
     parser.add_argument("--duration", default=None, help="how long senders post, e.g. 60s, 2m (default 60s)")
     parser.add_argument(
@@ -54,14 +54,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--host", default=None, help="base URL of a running server (loopback only)")
     parser.add_argument("--fixtures", default=None, help="fixtures file of the server at --host")
-    parser.add_argument("--processes", type=int, default=1, help="Locust worker processes on this machine")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="Locust worker processes on this machine (default 1: one process)",
+    )
     parser.add_argument(
         "--master", action="store_true", help="run a Locust master and wait for external workers"
     )
-    parser.add_argument("--expect-workers", type=int, default=1, help="workers the --master waits for")
-    parser.add_argument("--drain", default=None, help="seconds receivers keep listening after senders stop")
     parser.add_argument(
-        "--admin-panels", type=int, default=0, help="seed admin-panel users as background load"
+        "--expect-workers", type=int, default=1, help="workers the --master waits for (default 1)"
+    )
+    parser.add_argument(
+        "--drain",
+        default=None,
+        help="seconds receivers keep listening after senders stop "
+        "(default: the strategy's slowest poll + 2 s)",
+    )
+    parser.add_argument(
+        "--admin-panels", type=int, default=0, help="seed admin-panel users as background load (default 0)"
     )
     parser.add_argument("--seed", type=int, default=None, help="seed of every random stream (default 1)")
     parser.add_argument("--out", required=True, help="results directory")
@@ -99,20 +111,32 @@ def _positive(name: str, value: float | None) -> None:
         raise CommandError(f"{name} must be a positive number, got {value:g}")
 
 
+def _duration(flag: str, text: str) -> float:
+    """Seconds from '90s', '5m', ...; the error names the flag, since three flags take durations."""
+    from pollbench.scenario import ScenarioError, parse_duration
+
+    try:
+        return parse_duration(text)
+    except ScenarioError as exc:
+        raise CommandError(f"{flag}: {exc}") from None
+
+
 def build_config(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """(LoadTestConfig, strategies, scenario) from the command line; CommandError on bad input."""
     from loadtests.runner import LoadTestConfig
-    from pollbench.scenario import load_scenario, parse_duration
+    from pollbench.scenario import load_scenario
     from pollbench.strategies import parse_strategies
 
     strategies = parse_strategies(args.strategies)
     scenario = load_scenario(args.scenario)
     users = args.users if args.users is not None else (scenario.clients if args.scenario else 100)
     duration = (
-        parse_duration(args.duration) if args.duration else (scenario.duration if args.scenario else 60.0)
+        _duration("--duration", args.duration)
+        if args.duration
+        else (scenario.duration if args.scenario else 60.0)
     )
     interval = (
-        parse_duration(args.message_interval)
+        _duration("--message-interval", args.message_interval)
         if args.message_interval
         else (scenario.message_interval if args.scenario else 10.0)
     )
@@ -123,6 +147,8 @@ def build_config(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         _positive("--" + name.replace("_", "-"), getattr(args, name))
     if args.check_fail_ratio is not None and not 0 <= args.check_fail_ratio <= 1:
         raise CommandError(f"--check-fail-ratio must be between 0 and 1, got {args.check_fail_ratio:g}")
+    if args.admin_panels < 0:
+        raise CommandError(f"--admin-panels must be zero or more, got {args.admin_panels}")
     if args.processes < 1 or args.expect_workers < 1:
         raise CommandError("--processes and --expect-workers must be at least 1")
     host = require_loopback(args.host) if args.host else None
@@ -149,7 +175,7 @@ def build_config(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         processes=args.processes,
         master=args.master,
         expect_workers=args.expect_workers,
-        drain_s=parse_duration(args.drain) if args.drain else None,
+        drain_s=_duration("--drain", args.drain) if args.drain else None,
         admin_panels=max(0, args.admin_panels),
         hidden_fraction=scenario.hidden_fraction,
         message_bytes=scenario.message_bytes,
