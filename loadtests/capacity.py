@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtests.server_process import ServerError, ServerOptions, ServerProcess
+from loadtests.server_process import ServerError, ServerOptions, ServerProcess, sigterm_as_interrupt
 from loadtests.steps import drain_seconds
 from pollbench.commands import CommandError
 from pollbench.strategies import Strategy
@@ -87,6 +87,10 @@ def _config(args: argparse.Namespace) -> tuple[SearchConfig, tuple[Strategy, ...
     step_seconds = parse_duration(args.step_seconds)
     if args.step_users < 1 or args.max_steps < 1:
         raise CommandError("--step-users and --max-steps must be at least 1")
+    if not (math.isfinite(args.slo_p99) and args.slo_p99 > 0):
+        raise CommandError(f"--slo-p99 must be a positive number of seconds, got {args.slo_p99:g}")
+    if not 0 <= args.max_fail_ratio <= 1 or not 0 < args.slo_utilization <= 1:
+        raise CommandError("--max-fail-ratio must be within 0..1 and --slo-utilization within (0, 1]")
     interval = parse_duration(args.message_interval) if args.message_interval else 10.0
     config = SearchConfig(
         step_users=args.step_users,
@@ -177,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
     config, strategies = _config(args)
     rows = []
     for strategy in strategies:
-        row = search(config, strategy)
+        with sigterm_as_interrupt():
+            row = search(config, strategy)
         m = row["max_clients"]
         row["servers_for_users"] = math.ceil(args.users / m) if m > 0 and args.users else None
         rows.append(row)

@@ -7,6 +7,7 @@ server with SIGTERM (SIGKILL if it does not exit) when the context ends.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -14,11 +15,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 
-__all__ = ["ServerError", "ServerOptions", "ServerProcess"]
+__all__ = ["ServerError", "ServerOptions", "ServerProcess", "sigterm_as_interrupt"]
 
 _LISTENING = re.compile(r"^pollbench serve: listening on (http://\S+)\s*$")
 
@@ -139,3 +141,22 @@ class ServerProcess:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM (CI timeouts, ``kill``) like Ctrl+C while load runs: the KeyboardInterrupt unwinds
+    through every ``with ServerProcess`` and stops the server. The server runs in its own session, so the
+    default SIGTERM death of this process would leave it listening forever."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

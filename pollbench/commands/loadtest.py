@@ -186,6 +186,7 @@ def build_config(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from loadtests.fixtures import FixturesError
+    from loadtests.server_process import sigterm_as_interrupt
     from loadtests.session import run_loadtest
     from loadtests.thresholds import Thresholds
 
@@ -196,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
         fail_ratio=args.check_fail_ratio,
     )
     try:
-        return run_loadtest(config, strategies, scenario, limits)
+        with sigterm_as_interrupt():
+            return run_loadtest(config, strategies, scenario, limits)
     except FixturesError as exc:
         raise CommandError(str(exc)) from None

@@ -50,3 +50,21 @@ def test_measure_mode_needs_strategies(capsys: pytest.CaptureFixture[str]) -> No
 def test_steps_too_short_for_the_strategy_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["capacity", "--mode", "measure", "--strategies", "poll:10", "--step-seconds", "5s"]) == 2
     assert "too short for poll:10" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--slo-p99", "-1"], "--slo-p99 must be a positive number"),
+        (["--slo-p99", "nan"], "--slo-p99 must be a positive number"),
+        (["--max-fail-ratio", "1.5"], "--max-fail-ratio must be within 0..1"),
+        (["--slo-utilization", "0"], "--slo-utilization within (0, 1]"),
+    ],
+)
+def test_impossible_slo_bounds_are_refused_before_any_load(
+    flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["capacity", "--mode", "measure", "--strategies", "sse", "--out", str(tmp_path), *flags]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "server").exists()
