@@ -66,7 +66,24 @@ def _config(args: argparse.Namespace) -> BenchConfig:
             bare=not args.no_bare,
         )  # fmt: skip
     except ValueError as exc:
-        raise CommandError(str(exc)) from exc
+        raise CommandError(_flag_names(str(exc))) from exc
+
+
+# BenchConfig speaks in field names; the person at the terminal typed flags.
+_FLAGS = {
+    "duration": "--duration",
+    "warmup_s": "--warmup",
+    "connections": "--connections",
+    "threads": "--threads",
+    "repeat": "--repeat",
+    "sse_connections": "--sse",
+    "ws_connections": "--ws",
+}
+
+
+def _flag_names(message: str) -> str:
+    field, sep, rest = message.partition(" ")
+    return _FLAGS[field] + sep + rest if field in _FLAGS else message
 
 
 def _verdict(passed: bool | None) -> str:

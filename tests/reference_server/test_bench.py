@@ -95,3 +95,16 @@ def test_cli_without_wrk_says_how_to_install_it(monkeypatch, tmp_path, capsys):
 def test_cli_rejects_bad_flags_with_exit_2(capsys):
     assert main(["bench", "server", "--threads", "8", "--connections", "2"]) == 2
     assert "connections must be at least" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--sse", "-1"], "--sse must be zero or more, got -1"),
+        (["--repeat", "0"], "--repeat must be at least 1, got 0"),
+        (["--duration", "0"], "--duration must be positive"),
+    ],
+)
+def test_cli_errors_name_the_flag_that_was_typed(capsys, flags, message):
+    assert main(["bench", "server", *flags]) == 2
+    assert message in capsys.readouterr().err
