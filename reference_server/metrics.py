@@ -71,6 +71,11 @@ class Metrics:
             buckets=QUERY_BUCKETS,
             registry=self.registry,
         )
+        # Push series exist from the start at 0, so a scrape before the first connection (a load test's
+        # baseline) reads 0 rather than finding no series at all.
+        for kind in ("sse", "ws"):
+            self.open_connections.labels(kind)
+            self.deliveries.labels(kind)
         # Label lookups cost more than the increments; the poll path is hot, so children are cached.
         self._request_children: dict[tuple[str, str, int], Counter] = {}
         self._byte_children: dict[str, Counter] = {}

@@ -70,6 +70,13 @@ async def test_metrics_expose_requests_bytes_connections_and_process(client, use
     assert "process_cpu_seconds_total" in text and "process_resident_memory_bytes" in text
 
 
+async def test_push_series_read_zero_before_the_first_connection(client):
+    text = await (await client.get("/metrics")).text()
+    for kind in ("sse", "ws"):
+        assert f'pollbench_open_push_connections{{kind="{kind}"}} 0.0' in text
+        assert f'pollbench_push_deliveries_total{{kind="{kind}"}} 0.0' in text
+
+
 async def test_push_deliveries_are_counted(client, users):
     async with client.ws_connect("/ws", headers=headers(users.c1)) as ws:
         await ws.send_json({"type": "subscribe", "orderIds": ["o1"], "since": 0})
