@@ -27,6 +27,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from loadtests.context import LoadContext, Settings, current_context, set_context
+from loadtests.dispatch import SendersFirstDispatcher
 from loadtests.fixtures import load_fixtures
 from loadtests.users import (
     AdaptivePollingUser,
@@ -121,6 +122,7 @@ def _choose_users(environment: Environment, **_: Any) -> None:
         AdminPanelUser.fixed_count = int(options.admin_panels)
         chosen.append(AdminPanelUser)
     environment.user_classes[:] = chosen
+    environment.dispatcher_class = SendersFirstDispatcher  # one sender per worker (see loadtests.dispatch)
     _size_the_test(options, SenderUser.fixed_count + settings.receivers + int(options.admin_panels or 0))
     log.info(
         "pollbench: strategy %s, %s receivers (%s), %d senders",
