@@ -17,6 +17,7 @@ records go to ``--raw-dir``, one set of files per process (workers included).
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -108,8 +109,12 @@ def _choose_users(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
     if options is None or isinstance(environment.runner, WorkerRunner):
         return  # workers run whatever the master dispatches
-    fixtures = load_fixtures(options.fixtures)
-    settings = settings_from(options, len(fixtures.customers))
+    try:
+        fixtures = load_fixtures(options.fixtures)
+        settings = settings_from(options, len(fixtures.customers))
+    except ValueError as exc:  # FixturesError, StrategyError: bad input gets a sentence, not a traceback
+        log.error("pollbench: %s", exc)
+        sys.exit(2)
     if options.user_classes:
         return  # the user named classes explicitly: respect that choice
     receiver = receiver_class(settings.strategy)

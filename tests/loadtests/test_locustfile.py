@@ -60,3 +60,13 @@ def test_headless_without_u_runs_every_customer_and_shows_deliver_in_the_csv(
 def test_explicit_u_too_small_for_the_receivers_is_warned_about(fixtures: Path) -> None:
     done = _locust(fixtures, "-u", "1", "-t", "1s")
     assert "fewer than the 5 users this test needs" in done.stderr
+
+
+def test_bad_fixtures_path_or_strategy_is_a_sentence_and_exit_2(fixtures: Path, tmp_path: Path) -> None:
+    for extra, message in (
+        (["--fixtures", str(tmp_path / "missing.json")], "fixtures file not found"),
+        (["--strategy", "bogus"], "unknown strategy 'bogus'"),
+    ):
+        done = _locust(fixtures, "-t", "1s", *extra)
+        assert done.returncode == 2, done.stderr[-2000:]
+        assert message in done.stderr and "Traceback" not in done.stderr
