@@ -164,9 +164,12 @@ class _Polls:
 
 def _since_groups(ctx: RunContext, polls: _Polls, idx: IntArray) -> tuple[IntArray, IntArray, IntArray]:
     """Messages found by each poll grouped per (poll, order): pair indices, their group, each group's poll."""
-    delivering = np.repeat(np.arange(polls.time.size, dtype=np.int64), polls.found)
-    starts = np.repeat(np.cumsum(polls.found) - polls.found, polls.found)
-    pi = idx[np.repeat(polls.first, polls.found) + np.arange(delivering.size) - starts]
+    # Only polls that found news deliver: work on those (a small share of all polls) in poll order.
+    carrying = np.flatnonzero(polls.found > 0)
+    count = polls.found[carrying].astype(np.int64)
+    delivering = np.repeat(carrying, count)
+    starts = np.repeat(np.cumsum(count) - count, count)
+    pi = idx[np.repeat(polls.first[carrying].astype(np.int64), count) + np.arange(delivering.size) - starts]
     key = delivering * ctx.population.orders + ctx.pairs.order[pi]
     by_key = np.argsort(key, kind="stable")  # already sorted by poll: timsort only orders each poll's block
     key, pi, delivering = key[by_key], pi[by_key], delivering[by_key]
