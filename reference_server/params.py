@@ -72,6 +72,12 @@ def valid_content(data: dict[str, Any]) -> str:
         raise ApiError(400, "invalid_field", "'content' must be a string.")
     if not content.strip():
         raise ApiError(400, "empty_content", "A message cannot be empty.")
+    if not content.isascii():
+        try:  # JSON's \ud800 escapes decode to lone surrogates, which no store or wire encoding can hold
+            content.encode("utf-8")
+        except UnicodeEncodeError:
+            message = "'content' must be Unicode text (no lone surrogates)."
+            raise ApiError(400, "invalid_field", message) from None
     if len(content) > MAX_CONTENT_CHARS:
         raise ApiError(
             400,
@@ -86,7 +92,7 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     try:
         data = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # nesting beyond the parser's recursion limit
         raise ApiError(400, "malformed_json", "The request body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ApiError(400, "malformed_json", "The request body must be a JSON object.")

@@ -64,7 +64,7 @@ class _Connection(Subscription):
         """One client frame."""
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             await self._error("malformed_json", "Frames must be JSON objects.")
             return
         if not isinstance(data, dict) or data.get("type") != "subscribe":

@@ -48,6 +48,19 @@ async def test_bad_post_fields_are_400(client, users, body, code):
     await assert_error(resp, 400, code)
 
 
+async def test_lone_surrogate_in_content_is_400_not_500(client, users):
+    body = b'{"orderId": "o1", "content": "\\ud800"}'
+    resp = await client.post("/api/messages", data=body, headers=headers(users.c1))
+    await assert_error(resp, 400, "invalid_field")
+
+
+@pytest.mark.parametrize("method", ["post", "put"])
+async def test_json_nested_beyond_the_parsers_limit_is_400_not_500(client, users, method):
+    deep = b"[" * 30_000 + b"]" * 30_000  # under 64 KiB, deeper than the recursion limit
+    resp = await getattr(client, method)("/api/messages", data=deep, headers=headers(users.c1))
+    await assert_error(resp, 400, "malformed_json")
+
+
 async def test_content_of_exactly_4000_chars_is_accepted(client, users):
     resp = await client.post(
         "/api/messages", json={"orderId": "o1", "content": "é" * 4000}, headers=headers(users.c1)

@@ -57,6 +57,7 @@ async def test_malformed_frames_get_errors_and_keep_the_connection(client, users
     async with client.ws_connect("/ws", headers=headers(users.c1)) as ws:
         for frame, code in [
             ("not json", "malformed_json"),
+            ("[" * 30_000 + "]" * 30_000, "malformed_json"),  # deeper than the JSON parser's recursion limit
             ('{"type": "dance"}', "bad_request"),
             ('{"type": "subscribe", "orderIds": "o1"}', "invalid_field"),
             ('{"type": "subscribe", "orderIds": ["o1"], "since": -3}', "invalid_since"),
