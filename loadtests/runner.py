@@ -79,6 +79,8 @@ class LoadTestConfig:
     """Run a Locust master only and wait for `expect_workers` external workers."""
     expect_workers: int = 1
     """Workers the master waits for."""
+    master_port: int = 5557
+    """Port the master listens on for its workers (Locust's default; workers pass --master-port)."""
     drain_s: float | None = None
     """Seconds receivers keep listening after senders stop; None picks it per strategy."""
     customers_per_sender: int = 25
@@ -141,6 +143,8 @@ def locust_command(
             str(config.expect_workers),
             "--expect-workers-max-wait",
             "120",
+            "--master-bind-port",
+            str(config.master_port),
         ]
     elif config.processes > 1:
         # Master and forked workers talk over a private loopback port, not Locust's shared default 5557:

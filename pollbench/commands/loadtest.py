@@ -67,6 +67,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--expect-workers", type=int, default=1, help="workers the --master waits for (default 1)"
     )
     parser.add_argument(
+        "--master-port",
+        type=int,
+        default=5557,
+        help="port the --master listens on; workers pass it as 'locust --worker --master-port' "
+        "(default 5557)",
+    )
+    parser.add_argument(
         "--drain",
         default=None,
         help="seconds receivers keep listening after senders stop "
@@ -149,6 +156,8 @@ def build_config(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         raise CommandError(f"--check-fail-ratio must be between 0 and 1, got {args.check_fail_ratio:g}")
     if args.admin_panels < 0:
         raise CommandError(f"--admin-panels must be zero or more, got {args.admin_panels}")
+    if not 1 <= args.master_port <= 65535:
+        raise CommandError(f"--master-port must be 1..65535, got {args.master_port}")
     if args.processes < 1 or args.expect_workers < 1:
         raise CommandError("--processes and --expect-workers must be at least 1")
     host = require_loopback(args.host) if args.host else None
@@ -175,6 +184,7 @@ def build_config(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         processes=args.processes,
         master=args.master,
         expect_workers=args.expect_workers,
+        master_port=args.master_port,
         drain_s=_duration("--drain", args.drain) if args.drain else None,
         admin_panels=max(0, args.admin_panels),
         hidden_fraction=scenario.hidden_fraction,

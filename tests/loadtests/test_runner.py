@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from loadtests.runner import LOCUSTFILE, LoadTestConfig, locust_command, slug
+from loadtests.runner import LOCUSTFILE, LoadTestConfig, free_loopback_port, locust_command, slug
 from pollbench.cli import main
 from pollbench.results import read_summary
 from pollbench.strategies import parse_strategy
@@ -44,6 +44,7 @@ def test_command_for_processes_and_for_a_master(tmp_path: Path) -> None:
     master = _config(tmp_path, master=True, expect_workers=2)
     cmd = locust_command(master, parse_strategy("ws"), "u", Path("f"), Path("r"))
     assert "--master" in cmd and cmd[cmd.index("--expect-workers") + 1] == "2"
+    assert cmd[cmd.index("--master-bind-port") + 1] == "5557"  # Locust's default unless --master-port
 
 
 def test_processes_talk_over_a_private_loopback_master_port(tmp_path: Path) -> None:
@@ -56,14 +57,17 @@ def test_processes_talk_over_a_private_loopback_master_port(tmp_path: Path) -> N
 
 def test_master_with_an_external_worker_merges_the_worker_records(tmp_path: Path) -> None:
     """A real distributed run: plain `locust --worker` first, then the master through pollbench."""
+    port = str(free_loopback_port())  # not 5557: another run on this machine may hold that one
     worker = subprocess.Popen(
-        [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker", "--master-host", "127.0.0.1"],
+        [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker", "--master-host", "127.0.0.1",
+         "--master-port", port],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
         out = tmp_path / "out"
         argv = ["loadtest", "--strategies", "ws", "--users", "10", "--duration", "4s", "--out", str(out),
-                "--message-interval", "1s", "--master", "--expect-workers", "1"]  # fmt: skip
+                "--message-interval", "1s", "--master", "--expect-workers", "1",
+                "--master-port", port]  # fmt: skip
         assert main(argv) == 0
         assert worker.wait(timeout=30) == 0  # the master's quit message ends the worker
     finally:

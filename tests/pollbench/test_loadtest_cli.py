@@ -25,6 +25,7 @@ from pollbench.results import read_summary
         (["--message-interval", "0"], "--message-interval: duration must be positive"),
         (["--drain", "later"], "--drain: duration must be"),
         (["--admin-panels", "-3"], "--admin-panels must be zero or more"),
+        (["--master", "--master-port", "70000"], "--master-port must be 1..65535"),
         (["--check-fail-ratio", "2"], "between 0 and 1"),
         (["--check-p99-delivery", "-1"], "must be a positive number"),
         (["--host", "http://127.0.0.1:9", "--fixtures", "/nonexistent/f.json"], "fixtures file not found"),
