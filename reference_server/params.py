@@ -31,7 +31,7 @@ def parse_since(raw: str | None) -> int | None:
     """``since`` as a non-negative integer seq, or None if absent."""
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # isdigit alone takes '５' and '²'
         raise ApiError(400, "invalid_since", f"'since' must be a non-negative integer seq, got {raw[:40]!r}.")
     return int(raw)
 

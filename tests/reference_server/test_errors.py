@@ -78,7 +78,7 @@ async def test_get_without_order_id_is_400(client, users):
     await assert_error(resp, 400, "missing_field")
 
 
-@pytest.mark.parametrize("since", ["-1", "abc", "1.5", "", "99999999999999999999999"])
+@pytest.mark.parametrize("since", ["-1", "abc", "1.5", "", "99999999999999999999999", "５", "²"])
 async def test_bad_since_is_400(client, users, since):
     resp = await client.get(
         "/api/messages", params={"orderId": "o1", "since": since}, headers=headers(users.c1)
