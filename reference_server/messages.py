@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from reference_server.auth import request_principal
+from reference_server.auth import Role, request_principal
 from reference_server.errors import ApiError, internal_error
 from reference_server.orderbook import other_party
 from reference_server.params import (
@@ -19,7 +19,7 @@ from reference_server.params import (
     require_str,
     valid_content,
 )
-from reference_server.state import STATE
+from reference_server.state import STATE, ServerState
 from reference_server.store import NewMessage
 
 __all__ = ["etag_matches", "get_messages", "json_response", "mark_read", "not_modified", "post_message"]
@@ -71,10 +71,22 @@ def _get_messages(request: web.Request) -> web.Response:
     order_id = query_order_id(request)
     since = parse_since(request.query.get("since"))
     authorize_order(state, principal, order_id)
-    order = state.book.orders[order_id]
     etag = state.book.messages_etag(order_id, principal.role, since)
     if etag_matches(request, etag):
         return not_modified(etag)
+    body = state.bodies.get(etag)
+    if body is None:
+        body = _messages_body(state, order_id, principal.role, since).encode("utf-8")
+        state.bodies.put(etag, body)
+    return web.Response(body=body, content_type="application/json", headers=_headers(etag))
+
+
+def _headers(etag: str) -> dict[str, str]:
+    return {"Cache-Control": NO_CACHE, "ETag": etag}
+
+
+def _messages_body(state: ServerState, order_id: str, role: Role, since: int | None) -> str:
+    order = state.book.orders[order_id]
     cursor = order.cursor
     if since is not None and since >= cursor:
         items = ""
@@ -82,8 +94,8 @@ def _get_messages(request: web.Request) -> web.Response:
         # Capped at the book's cursor: a row committed on the writer thread but not yet accounted in the book
         # is left for the next poll, so the body always matches the cursor and ETag it is sent with.
         items = ",".join(state.db().since_json(order_id, since or 0, cursor))
-    unread = order.unread_from(other_party(principal.role))
-    return json_response(f'{{"messages":[{items}],"unread":{unread},"cursor":{cursor}}}', etag=etag)
+    unread = order.unread_from(other_party(role))
+    return f'{{"messages":[{items}],"unread":{unread},"cursor":{cursor}}}'
 
 
 async def post_message(request: web.Request) -> web.Response:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from reference_server.auth import TokenAuthority
+from reference_server.bodycache import BodyCache
 from reference_server.config import ServerConfig
 from reference_server.metrics import Metrics
 from reference_server.orderbook import OrderBook
@@ -30,6 +31,8 @@ class ServerState:
     """In-memory cursors and counters: the poll path's access path."""
     hub: Hub = field(default_factory=Hub)
     """Fan-out to long-polls, SSE and WebSockets."""
+    bodies: BodyCache = field(default_factory=BodyCache)
+    """Encoded GET /api/messages bodies by ETag: a poll of unchanged state is not rebuilt."""
     store: Store | None = None
     """The database; None until startup has opened it."""
     websockets: set[web.WebSocketResponse] = field(default_factory=set)

@@ -133,3 +133,22 @@ async def test_put_twice_updates_nothing_the_second_time(client, users):
     await client.put("/api/messages", json={"orderId": "o1"}, headers=headers(users.c1))
     resp = await client.put("/api/messages", json={"orderId": "o1"}, headers=headers(users.c1))
     assert await resp.json() == {"updated": 0}
+
+
+async def test_a_cached_full_poll_body_is_rebuilt_after_a_post_and_a_mark_read(client, users):
+    """Bodies are cached by ETag; every state change that alters the body also moves the ETag."""
+
+    async def full_poll():
+        resp = await client.get("/api/messages", params={"orderId": "o1"}, headers=headers(users.c1))
+        return await resp.json()
+
+    first = await full_poll()
+    assert await full_poll() == first  # served from the cache
+    await client.post("/api/messages", json={"orderId": "o1", "content": "new"}, headers=headers(users.a1))
+    after_post = await full_poll()
+    assert after_post["messages"][-1]["content"] == "new"
+    assert after_post["unread"] == first["unread"] + 1
+    await client.put("/api/messages", json={"orderId": "o1"}, headers=headers(users.c1))
+    after_read = await full_poll()
+    assert after_read["unread"] == 0
+    assert all(m["isRead"] for m in after_read["messages"] if m["senderType"] == "admin")
