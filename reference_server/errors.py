@@ -17,11 +17,20 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-__all__ = ["UNMATCHED", "ApiError", "error_response", "internal_error", "json_errors", "unmatched"]
+__all__ = [
+    "UNMATCHED",
+    "ApiError",
+    "error_response",
+    "hot_path",
+    "internal_error",
+    "json_errors",
+    "unmatched",
+]
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SyncHandler = Callable[[web.Request], web.Response]
 
 UNMATCHED = "unmatched"
 """Name of the catch-all route (and the metrics label of requests that matched no real route)."""
@@ -73,6 +82,26 @@ def json_errors(handler: Handler) -> Handler:
             return error_response(exc.status, code, message)
         except (ConnectionResetError, OSError):
             raise  # the peer went away mid-response; aiohttp closes the connection
+        except Exception:
+            return internal_error(request)
+
+    return wrapped
+
+
+def hot_path(handler: SyncHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Turn a synchronous poll-path handler into an aiohttp handler with JSON errors.
+
+    The poll paths never await, so they run as plain functions inside this one coroutine: one coroutine per
+    request instead of ``json_errors``' two, a measurable share of a 304. A try block costs nothing until
+    something is raised.
+    """
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.Response:
+        try:
+            return handler(request)
+        except ApiError as exc:
+            return exc.response()
         except Exception:
             return internal_error(request)
 

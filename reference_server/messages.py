@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from reference_server.auth import Role, request_principal
-from reference_server.errors import ApiError, internal_error
+from reference_server.errors import hot_path
 from reference_server.orderbook import other_party
 from reference_server.params import (
     authorize_order,
@@ -51,21 +51,9 @@ def not_modified(etag: str) -> web.Response:
     return web.Response(status=304, headers={"ETag": etag, "Cache-Control": NO_CACHE})
 
 
-async def get_messages(request: web.Request) -> web.Response:
-    """GET /api/messages?orderId=X[&since=SEQ] -> {"messages", "unread", "cursor"} with a strong ETag.
-
-    The hot path handles its own errors (a try block costs nothing until something is raised) instead of
-    going through ``json_errors``, whose extra coroutine call is a measurable share of a 304.
-    """
-    try:
-        return _get_messages(request)
-    except ApiError as exc:
-        return exc.response()
-    except Exception:
-        return internal_error(request)
-
-
-def _get_messages(request: web.Request) -> web.Response:
+@hot_path
+def get_messages(request: web.Request) -> web.Response:
+    """GET /api/messages?orderId=X[&since=SEQ] -> {"messages", "unread", "cursor"} with a strong ETag."""
     state = request.app[STATE]
     principal = request_principal(request, state.auth)
     order_id = query_order_id(request)

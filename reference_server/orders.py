@@ -12,7 +12,7 @@ import json
 from aiohttp import web
 
 from reference_server.auth import request_principal
-from reference_server.errors import ApiError, internal_error
+from reference_server.errors import hot_path
 from reference_server.messages import etag_matches, json_response, not_modified
 from reference_server.orderbook import other_party
 from reference_server.state import STATE
@@ -20,18 +20,9 @@ from reference_server.state import STATE
 __all__ = ["get_orders"]
 
 
-async def get_orders(request: web.Request) -> web.Response:
-    """GET /api/orders -> {"orders": [{"orderId", "total", "unread", "cursor"}]} with a strong ETag.
-    Hot path: handles its own errors like ``messages.get_messages``."""
-    try:
-        return _get_orders(request)
-    except ApiError as exc:
-        return exc.response()
-    except Exception:
-        return internal_error(request)
-
-
-def _get_orders(request: web.Request) -> web.Response:
+@hot_path
+def get_orders(request: web.Request) -> web.Response:
+    """GET /api/orders -> {"orders": [{"orderId", "total", "unread", "cursor"}]} with a strong ETag."""
     state = request.app[STATE]
     principal = request_principal(request, state.auth)
     book = state.book
