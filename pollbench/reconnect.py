@@ -63,7 +63,7 @@ class Backoff:
         ceiling = self.ceiling(attempt)
         if not self.jitter:
             return ceiling
-        source: UniformSource = rng if rng is not None else random  # type: ignore[assignment]
+        source: UniformSource = rng if rng is not None else random
         return float(source.uniform(0.0, ceiling))
 
     def mean_delay(self, attempt: int) -> float:

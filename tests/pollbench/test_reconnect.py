@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import numpy as np
 import pytest
@@ -36,7 +37,7 @@ def test_jittered_delays_fill_zero_to_ceiling(rng: random.Random | np.random.Gen
     "kwargs",
     [{"initial_s": 0}, {"factor": 0.5}, {"initial_s": 2, "cap_s": 1}],
 )
-def test_bad_policy_is_refused(kwargs: dict[str, float]) -> None:
+def test_bad_policy_is_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         Backoff(**kwargs)
 
