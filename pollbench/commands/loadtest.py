@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import math
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from pollbench.commands import CommandError
+from pollbench.targets import add_target_arguments, check_target
 
 HELP = "measure delivery latency, wire bytes and server cost of each strategy with Locust"
 DESCRIPTION = """\
@@ -21,7 +20,8 @@ orders. Sender users come on top and post into those orders, alternately as the 
 with a mean --message-interval per order (Poisson). For --duration the senders post; then receivers get a
 drain period (the strategy's slowest poll + 2 s) to catch up, and any message still missing is a gap.
 Without --host a fresh seeded 'pollbench serve' is started on a free loopback port for each strategy and
-stopped afterwards. Only loopback hosts (127.0.0.0/8, ::1, localhost) are accepted.
+stopped afterwards. --host accepts only loopback servers (127.0.0.0/8, ::1, localhost) unless you also pass
+--allow-remote.
 
 Delivery latency = time the client held the message - the message's createdAt (same machine clock).
 
@@ -52,7 +52,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scenario", default=None, help="scenario TOML (clients, orders, admins, interval...)"
     )
-    parser.add_argument("--host", default=None, help="base URL of a running server (loopback only)")
+    add_target_arguments(
+        parser, host_help="base URL of a running server, e.g. http://127.0.0.1:8080 (loopback unless "
+        "--allow-remote; default: start one per strategy)"
+    )
     parser.add_argument("--fixtures", default=None, help="fixtures file of the server at --host")
     parser.add_argument(
         "--processes",
@@ -94,23 +97,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     checks.add_argument(
         "--check-fail-ratio", type=float, default=None, metavar="R", help="max failed share (0.01)"
     )
-
-
-def require_loopback(url: str) -> str:
-    """The URL itself when its host is loopback; CommandError otherwise."""
-    parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname or parts.port is None:
-        raise CommandError(f"--host must look like http://127.0.0.1:8080, got {url!r}")
-    host = parts.hostname
-    if host != "localhost":
-        try:
-            if not ipaddress.ip_address(host).is_loopback:
-                raise ValueError
-        except ValueError:
-            raise CommandError(
-                f"refusing to load {host}: pollbench loads only loopback hosts (127.0.0.0/8, ::1, localhost)"
-            ) from None
-    return url.rstrip("/")
 
 
 def _positive(name: str, value: float | None) -> None:
@@ -160,7 +146,7 @@ def build_config(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         raise CommandError(f"--master-port must be 1..65535, got {args.master_port}")
     if args.processes < 1 or args.expect_workers < 1:
         raise CommandError("--processes and --expect-workers must be at least 1")
-    host = require_loopback(args.host) if args.host else None
+    host = check_target(args.host, allow_remote=args.allow_remote) if args.host else None
     fixtures = Path(args.fixtures).resolve() if args.fixtures else None
     if host and fixtures is None:
         raise CommandError("--host needs --fixtures (the file 'pollbench serve --fixtures' wrote)")

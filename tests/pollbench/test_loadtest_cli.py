@@ -39,18 +39,6 @@ def test_bad_input_exits_2_with_a_clear_message(
     assert message in err and "Traceback" not in err
 
 
-def test_loopback_hosts_are_accepted() -> None:
-    from pollbench.commands.loadtest import require_loopback
-
-    for url in (
-        "http://127.0.0.1:8080",
-        "http://127.5.0.1:80/",
-        "http://[::1]:8080",
-        "http://localhost:8080",
-    ):
-        assert require_loopback(url) == url.rstrip("/")
-
-
 def test_fixtures_with_too_few_customers_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
