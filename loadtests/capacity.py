@@ -26,6 +26,7 @@ from loadtests.server_process import ServerError, ServerOptions, ServerProcess, 
 from loadtests.steps import drain_seconds
 from pollbench.commands import CommandError
 from pollbench.strategies import Strategy
+from pollbench.targets import add_target_arguments, check_target
 
 __all__ = ["SearchConfig", "add_arguments", "run", "search"]
 
@@ -58,6 +59,10 @@ class SearchConfig:
     """Seed of every random stream."""
     out: Path
     """Directory for Locust reports, raw records and capacity.json."""
+    host: str | None = None
+    """Base URL of an already running server (checked by pollbench.targets); None starts one per strategy."""
+    fixtures: Path | None = None
+    """Fixtures file of the server at ``host`` (its customers and tokens)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--out", metavar="DIR", help="directory for capacity.json and Locust reports (./capacity-measured)"
     )
+    add_target_arguments(
+        g,  # type: ignore[arg-type]  # an argument group takes the same add_argument calls
+        host_help="search against this running server instead of starting one per strategy "
+        "(loopback unless --allow-remote; needs --fixtures)",
+    )
+    g.add_argument("--fixtures", metavar="FILE", help="fixtures file of the server at --host")
 
 
 def _config(args: argparse.Namespace) -> tuple[SearchConfig, tuple[Strategy, ...]]:
@@ -92,6 +103,9 @@ def _config(args: argparse.Namespace) -> tuple[SearchConfig, tuple[Strategy, ...
     if not 0 <= args.max_fail_ratio <= 1 or not 0 < args.slo_utilization <= 1:
         raise CommandError("--max-fail-ratio must be within 0..1 and --slo-utilization within (0, 1]")
     interval = parse_duration(args.message_interval) if args.message_interval else 10.0
+    host = check_target(args.host, allow_remote=args.allow_remote) if args.host else None
+    if host and not args.fixtures:
+        raise CommandError("--host needs --fixtures (the file 'pollbench serve --fixtures' wrote)")
     config = SearchConfig(
         step_users=args.step_users,
         step_seconds=step_seconds,
@@ -103,12 +117,14 @@ def _config(args: argparse.Namespace) -> tuple[SearchConfig, tuple[Strategy, ...
         orders_per_customer=args.orders_per_client or scenario.orders_per_client,
         seed=args.seed if args.seed is not None else scenario.seed,
         out=Path(args.out or "capacity-measured").resolve(),
+        host=host,
+        fixtures=Path(args.fixtures).resolve() if host else None,
     )
     for s in strategies:
         need = min(step_seconds / 3, args.step_users / 50.0 + 1.0) + drain_seconds(s) + 2.0
         if step_seconds < need:
             raise CommandError(
-                f"--step-seconds {step_seconds:g} is too short for {s.spec}: use at least {need:.0f}"
+                f"--step-seconds {step_seconds:g} is too short for {s.spec}: use at least {math.ceil(need)}"
             )
     return config, strategies
 
@@ -136,7 +152,8 @@ def _locust_command(
 
 def search(config: SearchConfig, strategy: Strategy) -> dict[str, Any]:
     """One strategy's measured search: its per-step table and the last good step."""
-    from loadtests.runner import slug
+    from loadtests.fixtures import FixturesError
+    from loadtests.runner import check_fixtures, slug
 
     raw = config.out / "raw" / slug(strategy.spec)
     raw.mkdir(parents=True, exist_ok=True)
@@ -152,9 +169,17 @@ def search(config: SearchConfig, strategy: Strategy) -> dict[str, Any]:
     limit = config.max_steps * (config.step_seconds + 5) + 120
     log_path = config.out / "locust" / f"{slug(strategy.spec)}.log"
     try:
-        with ServerProcess(options) as server, log_path.open("wb") as log:
-            cmd = _locust_command(config, strategy, server.base_url, server.fixtures, raw)
-            subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=limit, check=False)
+        if config.host and config.fixtures:
+            check_fixtures(config.fixtures, customers)
+            with log_path.open("wb") as log:
+                cmd = _locust_command(config, strategy, config.host, config.fixtures, raw)
+                subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=limit, check=False)
+        else:
+            with ServerProcess(options) as server, log_path.open("wb") as log:
+                cmd = _locust_command(config, strategy, server.base_url, server.fixtures, raw)
+                subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=limit, check=False)
+    except FixturesError as exc:
+        raise CommandError(str(exc)) from None
     except ServerError as exc:
         raise CommandError(f"{strategy.spec}: {exc}") from None
     except subprocess.TimeoutExpired:

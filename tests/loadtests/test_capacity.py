@@ -68,3 +68,50 @@ def test_impossible_slo_bounds_are_refused_before_any_load(
     assert main(argv) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "server").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--host", "http://10.1.2.3:8080", "--fixtures", "f.json"], "refusing to load 10.1.2.3"),
+        (["--host", "http://127.0.0.1:8080"], "--host needs --fixtures"),
+    ],
+)
+def test_a_target_outside_loopback_or_without_fixtures_is_refused(
+    flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["capacity", "--mode", "measure", "--strategies", "sse", "--out", str(tmp_path), *flags]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_search_runs_against_a_server_given_by_host(tmp_path: Path) -> None:
+    from loadtests.server_process import ServerOptions, ServerProcess
+
+    options = ServerOptions(customers=10, orders_per_customer=1, admins=1, workdir=tmp_path / "srv")
+    with ServerProcess(options) as server:
+        argv = [
+            "capacity", "--mode", "measure", "--strategies", "sse", "--step-users", "10", "--step-seconds",
+            "7s", "--max-steps", "1", "--message-interval", "1s", "--host", server.base_url, "--fixtures",
+            str(server.fixtures), "--out", str(tmp_path / "out"), "--json",
+        ]  # fmt: skip
+        assert main(argv) == 0
+    data = json.loads((tmp_path / "out" / "capacity.json").read_text())
+    (row,) = data["strategies"]
+    assert row["steps"][0]["users"] == 10 and row["max_clients"] == 10
+    assert not (tmp_path / "out" / "server").exists()  # no server of its own was started
+
+
+def test_host_fixtures_with_too_few_customers_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fixtures = tmp_path / "f.json"
+    fixtures.write_text('{"base_url": "http://127.0.0.1:9", "customers": [{"id": "c1", "name": "C", '
+                        '"token": "t", "orders": ["o1"]}], "admins": []}')  # fmt: skip
+    argv = [
+        "capacity", "--mode", "measure", "--strategies", "sse", "--step-users", "10", "--step-seconds", "7s",
+        "--max-steps", "1", "--host", "http://127.0.0.1:9", "--fixtures", str(fixtures),
+        "--out", str(tmp_path),
+    ]  # fmt: skip
+    assert main(argv) == 2
+    assert "1 customers for 10 users" in capsys.readouterr().err
