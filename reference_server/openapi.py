@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from reference_server.config import MAX_CONTENT_CHARS
+
 __all__ = ["openapi_document"]
 
 JSON = "application/json"
@@ -47,8 +49,12 @@ def _query(
     return param
 
 
-ORDER_ID = _query("orderId", {"type": "string"}, "The order whose conversation is meant.", required=True)
-SINCE = _query("since", {"type": "integer", "minimum": 0}, "Return only messages with seq greater than this.")
+ORDER_ID_SCHEMA = {"type": "string", "minLength": 1}
+MAX_SEQ = 10**18 - 1
+"""The server reads a cursor of at most 18 digits."""
+SEQ = {"type": "integer", "minimum": 0, "maximum": MAX_SEQ}
+ORDER_ID = _query("orderId", ORDER_ID_SCHEMA, "The order whose conversation is meant.", required=True)
+SINCE = _query("since", SEQ, "Return only messages with seq greater than this.")
 TOKEN = _query("token", {"type": "string"}, "Bearer token, for clients that cannot set headers.")
 ETAG = {
     "ETag": {
@@ -56,6 +62,8 @@ ETAG = {
         "schema": {"type": "string"},
     }
 }
+CONTENT = {"type": "string", "minLength": 1, "maxLength": MAX_CONTENT_CHARS, "pattern": r"\S"}
+"""Message text: 1..4 000 characters, not all whitespace."""
 IF_NONE_MATCH = {
     "name": "If-None-Match",
     "in": "header",
@@ -137,7 +145,10 @@ PATHS: dict[str, Any] = {
                         "schema": {
                             "type": "object",
                             "required": ["orderId", "content"],
-                            "properties": {"orderId": {"type": "string"}, "content": {"type": "string"}},
+                            "properties": {
+                                "orderId": ORDER_ID_SCHEMA,
+                                "content": CONTENT,
+                            },
                         }
                     }
                 },
@@ -158,7 +169,7 @@ PATHS: dict[str, Any] = {
                         "schema": {
                             "type": "object",
                             "required": ["orderId"],
-                            "properties": {"orderId": {"type": "string"}},
+                            "properties": {"orderId": ORDER_ID_SCHEMA},
                         }
                     }
                 },
@@ -224,7 +235,7 @@ PATHS: dict[str, Any] = {
             "parameters": [
                 _query(
                     "orderId",
-                    {"type": "array", "items": {"type": "string"}},
+                    {"type": "array", "items": ORDER_ID_SCHEMA},
                     "Orders to watch (repeat the parameter); none means all the caller's orders.",
                     explode=True,
                 ),
