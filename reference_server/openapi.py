@@ -55,7 +55,6 @@ MAX_SEQ = 10**18 - 1
 SEQ = {"type": "integer", "minimum": 0, "maximum": MAX_SEQ}
 ORDER_ID = _query("orderId", ORDER_ID_SCHEMA, "The order whose conversation is meant.", required=True)
 SINCE = _query("since", SEQ, "Return only messages with seq greater than this.")
-TOKEN = _query("token", {"type": "string"}, "Bearer token, for clients that cannot set headers.")
 ETAG = {
     "ETag": {
         "description": "Strong validator; send it back as If-None-Match.",
@@ -240,7 +239,6 @@ PATHS: dict[str, Any] = {
                     explode=True,
                 ),
                 SINCE,
-                TOKEN,
                 {
                     "name": "Last-Event-ID",
                     "in": "header",
@@ -260,7 +258,6 @@ PATHS: dict[str, Any] = {
             "summary": 'WebSocket. Send {"type":"subscribe","orderIds":[...],"since":SEQ}; receive '
             '{"type":"subscribed"}, replayed and live {"type":"message","message":{...}}, and '
             '{"type":"error"} for forbidden or unknown orders.',
-            "parameters": [TOKEN],
             "responses": {"101": {"description": "Switching protocols."}, **_errors(401)},
         },
     },
@@ -291,16 +288,23 @@ PATHS: dict[str, Any] = {
 }
 
 PUBLIC = ("/healthz", "/metrics", "/openapi.json", "/bench/noop")
+QUERY_TOKEN = ("/api/stream", "/ws")
+"""Push endpoints also take ``?token=``: EventSource and browser WebSockets cannot set headers."""
+
+
+def _security(path: str) -> list[dict[str, list[str]]]:
+    if path in PUBLIC:
+        return []
+    if path in QUERY_TOKEN:
+        return [{"bearer": []}, {"queryToken": []}]
+    return [{"bearer": []}]
 
 
 def openapi_document() -> dict[str, Any]:
     """The full document (a fresh copy each call)."""
     paths = {}
     for path, item in PATHS.items():
-        paths[path] = {
-            method: {**op, "security": [] if path in PUBLIC else [{"bearer": []}]}
-            for method, op in item.items()
-        }
+        paths[path] = {method: {**op, "security": _security(path)} for method, op in item.items()}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -311,6 +315,14 @@ def openapi_document() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": SCHEMAS,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "queryToken": {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": "token",
+                    "description": "The bearer token as ?token=, for clients that cannot set headers.",
+                },
+            },
         },
     }
