@@ -258,7 +258,11 @@ PATHS: dict[str, Any] = {
             "summary": 'WebSocket. Send {"type":"subscribe","orderIds":[...],"since":SEQ}; receive '
             '{"type":"subscribed"}, replayed and live {"type":"message","message":{...}}, and '
             '{"type":"error"} for forbidden or unknown orders.',
-            "responses": {"101": {"description": "Switching protocols."}, **_errors(401)},
+            "responses": {
+                "101": {"description": "Switching protocols."},
+                "400": {"description": "Not a WebSocket upgrade (a plain GET)."},
+                **_errors(401),
+            },
         },
     },
     "/healthz": {
