@@ -5,9 +5,11 @@ aiohttp + SQLite server on one core (sub-millisecond handlers, a 304 cheaper tha
 measurement calibrates them from the reference server and stores them in a small JSON file::
 
     {"service_ms": {"orders_304": 0.4, "since": 0.9}, "bytes": {"full_messages_body": 2048},
-     "memory_per_connection_bytes": 32768}
+     "memory_per_connection_bytes": 32768, "meta": {"date": "...", "noop_us": 61.0}}
 
 Keys missing from the file keep their defaults; unknown keys are errors, so a typo never goes unnoticed.
+The one exception is ``meta``: a free-form object ``pollbench calibrate`` writes (when, where, how many
+requests, notes); it is kept on :attr:`Calibration.meta` and never read by the model.
 """
 
 from __future__ import annotations
@@ -32,10 +34,12 @@ RequestKind = Literal[
     "orders_304",
     "orders_200",
     "since",
+    "since_empty",
     "full_messages",
     "longpoll_register",
     "longpoll_reply",
     "longpoll_timeout",
+    "post",
     "push",
     "heartbeat",
     "ping",
@@ -56,6 +60,8 @@ class ServiceTimes:
     """GET /api/orders with a changed list (full JSON)."""
     since: float = 0.8
     """GET /api/messages?orderId=X&since=CURSOR returning the new messages."""
+    since_empty: float = 0.4
+    """The same `since` poll with nothing new (answered from memory)."""
     full_messages: float = 1.5
     """The seed's full GET /api/messages?orderId=X (every message, no cursor)."""
     longpoll_register: float = 0.4
@@ -70,6 +76,8 @@ class ServiceTimes:
     """One SSE heartbeat comment written to one stream."""
     ping: float = 0.03
     """One WebSocket ping sent and its pong read."""
+    post: float = 1.0
+    """POST /api/messages: one message committed to SQLite (fan-out to subscribers not included)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,6 +126,8 @@ class Calibration:
     """Server memory held by one open push stream or parked long-poll (buffers, task, subscription)."""
     memory_budget_bytes: int = 2 * 1024**3
     """Memory a server process may spend on open connections (capacity SLO default)."""
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+    """Provenance from ``pollbench calibrate`` (date, host, sample sizes, notes); not read by the model."""
 
     def service_s(self, kind: RequestKind) -> float:
         """Mean service time of `kind`, seconds."""
@@ -175,6 +185,10 @@ def load_calibration(path: str | Path | None) -> Calibration:
         kwargs["service_ms"] = _build(ServiceTimes, raw["service_ms"], f"{p}: service_ms")
     if "bytes" in raw:
         kwargs["bytes"] = _build(WireBytes, raw["bytes"], f"{p}: bytes")
+    if "meta" in raw:
+        if not isinstance(raw["meta"], dict):
+            raise CalibrationError(f"{p}: meta must be a JSON object, got {type(raw['meta']).__name__}")
+        kwargs["meta"] = raw["meta"]
     dist = raw.get("service_distribution", "exponential")
     if dist not in ("exponential", "deterministic"):
         raise CalibrationError(

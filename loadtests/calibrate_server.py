@@ -1,0 +1,175 @@
+"""The server being calibrated: where it listens, which process it is, and how much CPU it has spent.
+
+Calibration measures a server's *service time* as the CPU seconds its process spends per request, read from
+the kernel's per-process accounting (``psutil``: user + system time, every thread of the process, so the
+SQLite writer thread counts too). Those figures come in clock ticks (10 ms on Linux), so every measured
+batch must run long enough for one tick to be a small share of it: :data:`TICK_S` is what callers size
+their batches against.
+
+Either calibration starts its own seeded ``pollbench serve`` (the usual case), or it is pointed at a
+running server on this machine with ``--host``; then the process listening on that port is found by
+``psutil`` (it has to be readable by the current user).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psutil
+
+from loadtests.fixtures import Fixtures, FixturesError, load_fixtures
+from loadtests.server_process import ServerError, ServerOptions, ServerProcess
+
+__all__ = [
+    "TICK_S",
+    "CalibrateError",
+    "CpuClock",
+    "Target",
+    "attach",
+    "find_listening_pid",
+    "loopback_address",
+    "spawn_server",
+]
+
+TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
+"""Resolution of the kernel's per-process CPU accounting, seconds."""
+
+
+class CalibrateError(RuntimeError):
+    """Calibration cannot run (bad target, server not found or failing, unexpected answer)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """A server to calibrate and the users to act as."""
+
+    base_url: str
+    """``http://HOST:PORT`` of the server."""
+    host: str
+    """Loopback address it listens on."""
+    port: int
+    """TCP port."""
+    pid: int
+    """Process id of the server (its CPU and memory are what is measured)."""
+    fixtures: Fixtures
+    """Seeded customers and admins with tokens."""
+    spawned: bool
+    """True when calibration started this server itself (and may start a second one for heartbeats)."""
+
+
+class CpuClock:
+    """CPU seconds (user + system, all threads) a process has spent so far."""
+
+    def __init__(self, pid: int) -> None:
+        try:
+            self._proc = psutil.Process(pid)
+            self._proc.cpu_times()
+        except psutil.Error as exc:
+            raise CalibrateError(f"cannot read the CPU time of process {pid}: {exc}") from None
+
+    def __call__(self) -> float:
+        try:
+            t = self._proc.cpu_times()
+        except psutil.NoSuchProcess:
+            raise CalibrateError("the server process exited during calibration") from None
+        return float(t.user + t.system)
+
+    def rss(self) -> int:
+        """Resident memory, bytes."""
+        return int(self._proc.memory_info().rss)
+
+    def quiet(self, *, step_s: float = 0.05, still: int = 3, max_s: float = 10.0) -> float:
+        """The CPU reading once the process has stopped spending (``still`` equal readings in a row)."""
+        deadline = time.monotonic() + max_s
+        last, same = self(), 0
+        while same < still and time.monotonic() < deadline:
+            time.sleep(step_s)
+            now = self()
+            same = same + 1 if now == last else 0
+            last = now
+        return last
+
+
+def loopback_address(url: str) -> tuple[str, int]:
+    """Host and port of ``url``; only loopback addresses are accepted (loads never leave the machine)."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme != "http":
+        raise CalibrateError(f"--host {url!r}: only plain http:// URLs are supported")
+    host = parts.hostname or ""
+    try:
+        port = parts.port
+    except ValueError:
+        raise CalibrateError(f"--host {url!r}: bad port") from None
+    if port is None:
+        raise CalibrateError(f"--host {url!r}: give the port, e.g. http://127.0.0.1:8080")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise CalibrateError(
+            f"--host {url!r}: calibration only loads servers on this machine (127.0.0.1, ::1, localhost)"
+        )
+    return ("127.0.0.1" if host == "localhost" else host), port
+
+
+def find_listening_pid(port: int) -> int | None:
+    """The process listening on TCP ``port`` (any loopback or wildcard address), if this user can see it."""
+    for proc in psutil.process_iter():
+        try:
+            conns = proc.net_connections(kind="inet")
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+        for c in conns:
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port:
+                return int(proc.pid)
+    return None
+
+
+def attach(url: str, fixtures_path: Path | None) -> Target:
+    """A running loopback server and its fixtures file; refuses remote hosts and unseen processes."""
+    host, port = loopback_address(url)
+    if fixtures_path is None:
+        raise CalibrateError("--host needs --fixtures PATH (the file 'pollbench serve --fixtures' wrote)")
+    try:
+        fixtures = load_fixtures(fixtures_path)
+    except FixturesError as exc:
+        raise CalibrateError(str(exc)) from None
+    pid = find_listening_pid(port)
+    if pid is None:
+        raise CalibrateError(
+            f"no process of this user is listening on port {port}; calibration needs the server's "
+            "process to read its CPU time (start it as the same user)"
+        )
+    bracket = f"[{host}]" if ":" in host else host
+    return Target(
+        base_url=f"http://{bracket}:{port}", host=host, port=port, pid=pid, fixtures=fixtures, spawned=False
+    )
+
+
+@contextlib.contextmanager
+def spawn_server(workdir: Path, *, customers: int, extra_args: tuple[str, ...] = ()) -> Iterator[Target]:
+    """A freshly seeded ``pollbench serve`` on a free loopback port, stopped when the block ends."""
+    options = ServerOptions(
+        customers=customers, orders_per_customer=3, admins=1, workdir=workdir, extra_args=extra_args
+    )
+    try:
+        server = ServerProcess(options).start()
+    except ServerError as exc:
+        raise CalibrateError(str(exc)) from None
+    try:
+        assert server.pid is not None
+        fixtures = load_fixtures(server.fixtures)
+        host, port = loopback_address(server.base_url)
+        yield Target(
+            base_url=server.base_url, host=host, port=port, pid=server.pid, fixtures=fixtures, spawned=True
+        )
+    finally:
+        server.stop()
