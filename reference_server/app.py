@@ -17,6 +17,7 @@ from reference_server.auth import TokenAuthority
 from reference_server.config import MAX_BODY_BYTES, ServerConfig
 from reference_server.errors import UNMATCHED, json_errors, unmatched
 from reference_server.metrics import Metrics
+from reference_server.overload import GATE, PushGate
 from reference_server.seeding import seed_store
 from reference_server.state import STATE, ServerState
 from reference_server.store import SQLiteStore
@@ -41,6 +42,7 @@ def create_app(config: ServerConfig) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app.on_response_prepare.append(metrics.on_response_prepare)  # counts JSON errors too
     app[STATE] = state
+    app[GATE] = PushGate(config.max_connections, metrics.registry)
     _add_routes(app)
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_pruner_ctx)

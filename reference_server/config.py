@@ -35,6 +35,14 @@ class ServerConfig:
     push_queue_max: int = 256
     """Messages buffered per SSE/WebSocket connection; a consumer that falls further behind is dropped
     (it resumes by cursor) instead of growing server memory without bound."""
+    max_connections: int = 0
+    """Cap on long-lived connections (SSE streams + WebSockets + parked long-polls) open at once; past it
+    new ones get 503 ``overloaded`` with ``Retry-After`` while open ones keep working. Plain requests are
+    never counted. 0 means no cap: this server is a measurement target, and a default cap would show up in
+    a capacity search as 503s instead of the server's real limit (memory, file descriptors)."""
+    body_timeout_s: float = 10.0
+    """Longest wait for a request body to arrive (408 after it): a client whose Content-Length promises
+    more than it sends cannot hold a handler forever."""
     retention_days: float = 30.0
     """Messages older than this are pruned, as the seed's TTL index does."""
     prune_interval_s: float = 3600.0
@@ -59,6 +67,7 @@ class ServerConfig:
             "longpoll_default_s": self.longpoll_default_s,
             "longpoll_max_s": self.longpoll_max_s,
             "push_queue_max": self.push_queue_max,
+            "body_timeout_s": self.body_timeout_s,
             "retention_days": self.retention_days,
             "prune_interval_s": self.prune_interval_s,
             "token_cache_max": self.token_cache_max,
@@ -71,6 +80,7 @@ class ServerConfig:
             "orders_per_customer": self.orders_per_customer,
             "seed_admins": self.seed_admins,
             "messages_per_order": self.messages_per_order,
+            "max_connections": self.max_connections,
         }
         for name, value in counts.items():
             if value < 0:

@@ -47,14 +47,15 @@ _HTTP_ERRORS: dict[int, tuple[str, str]] = {
 class ApiError(Exception):
     """A failure to report to the client as a JSON error with this status."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
 
     def response(self) -> web.Response:
-        return error_response(self.status, self.code, self.message)
+        return error_response(self.status, self.code, self.message, headers=self.headers)
 
 
 def error_response(

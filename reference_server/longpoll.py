@@ -13,6 +13,7 @@ from aiohttp import web
 
 from reference_server.auth import request_principal
 from reference_server.messages import json_response
+from reference_server.overload import GATE
 from reference_server.params import authorize_order, parse_since, parse_timeout, query_order_id
 from reference_server.state import STATE, ServerState
 
@@ -35,6 +36,8 @@ async def wait_messages(request: web.Request) -> web.Response:
     if since is None:
         since = order.cursor  # no cursor given: wait for the next message
     if order.cursor <= since:
+        gate = request.app[GATE]
+        gate.enter("longpoll")  # only a parked long-poll is long-lived; an immediate answer is not counted
         future = state.hub.waiter(order_id)
         try:
             async with asyncio.timeout(timeout):
@@ -43,6 +46,7 @@ async def wait_messages(request: web.Request) -> web.Response:
             return web.Response(status=204, headers={"Cache-Control": "no-cache"})
         finally:
             state.hub.forget(order_id, future)
+            gate.leave()
         if order.cursor <= since:  # woken by shutdown, not by a message
             return web.Response(status=204, headers={"Cache-Control": "no-cache"})
     return _messages_after(state, order_id, since)

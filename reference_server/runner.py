@@ -16,6 +16,7 @@ from aiohttp import web
 
 from reference_server.app import create_app
 from reference_server.config import ServerConfig
+from reference_server.protocol import JsonErrorAppRunner
 from reference_server.seeding import build_fixtures, write_fixtures
 from reference_server.state import STATE
 
@@ -53,7 +54,8 @@ async def running_server(
     >>> async with running_server(ServerConfig(seed_customers=2)) as url: ...
     """
     app = create_app(config)
-    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
+    # JSON errors even for requests aiohttp's parser refuses (see protocol.py).
+    runner = JsonErrorAppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, reuse_address=True, backlog=4096)

@@ -16,7 +16,8 @@ from aiohttp import web
 from reference_server.auth import Principal, request_principal
 from reference_server.errors import ApiError
 from reference_server.message import Message
-from reference_server.params import authorize_order, parse_since
+from reference_server.overload import GATE
+from reference_server.params import authorize_order, parse_since, reject_repeats
 from reference_server.pubsub import Subscription, replay
 from reference_server.state import STATE, ServerState
 
@@ -44,6 +45,7 @@ class _StreamSubscription(Subscription):
         self._request = request
 
     def on_overflow(self) -> None:
+        self._request.app[GATE].dropped("sse")
         transport = self._request.transport
         if transport is not None:
             transport.abort()
@@ -68,12 +70,17 @@ def _event(seq: int, data: str) -> bytes:
 async def stream(request: web.Request) -> web.StreamResponse:
     """GET /api/stream?orderId=X[&orderId=Y...][&since=SEQ]"""
     state = request.app[STATE]
+    gate = request.app[GATE]
     try:
         principal = request_principal(request, state.auth, allow_query=True)
+        reject_repeats(request.query, repeatable=("orderId",))
         order_ids = watched_orders(state, principal, request.query.getall("orderId", []))
         since = _resume_point(request)
+        gate.enter("sse")  # after validation: a client with a bad request learns that, not "retry later"
     except ApiError as exc:  # before the stream starts, errors are ordinary JSON responses
         return exc.response()
+    # Nothing between here and the ``try`` can fail, so every admitted stream reaches the ``finally`` that
+    # leaves the gate. (One function, not two: an extra coroutine frame per idle stream is memory.)
     sub = _StreamSubscription(state, request)
     state.hub.subscribe(sub, order_ids)  # before the replay, so nothing committed meanwhile is missed
     resp = web.StreamResponse(
@@ -105,6 +112,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
         pass  # the client left (or was cut off for not reading); it resumes with Last-Event-ID
     finally:
         sub.close()
+        gate.leave()
         if resp in state.streams:
             state.streams.discard(resp)
             gauge.dec()

@@ -13,27 +13,54 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.parse
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
+from multidict import MultiDict
 
 from reference_server.auth import request_principal
 from reference_server.config import MAX_BODY_BYTES
 from reference_server.errors import ApiError
 from reference_server.message import Message
+from reference_server.overload import GATE
+from reference_server.params import MAX_SEQ, reject_repeats
 from reference_server.pubsub import Subscription, replay
 from reference_server.state import STATE, ServerState
 
-__all__ = ["websocket"]
+__all__ = ["MAX_BAD_FRAMES", "websocket"]
 
 ROUTE = "/ws"
+
+MAX_BAD_FRAMES = 16
+"""Invalid frames (malformed JSON, wrong shape, unknown type, bad fields) a connection may send, each
+answered with an error frame, before it is closed with 1008: a client stuck in a loop of garbage would
+otherwise keep the server parsing and answering forever."""
+
+# Close reasons for the closes aiohttp performs itself (it sends them without one). At most 123 bytes.
+_CLOSE_REASONS = {
+    WSCloseCode.MESSAGE_TOO_BIG: f"frame larger than the {MAX_BODY_BYTES // 1024} KiB this server accepts",
+    WSCloseCode.INVALID_TEXT: "text frame is not valid UTF-8",
+    WSCloseCode.PROTOCOL_ERROR: "WebSocket protocol error",
+    WSCloseCode.UNSUPPORTED_DATA: "this server accepts JSON text frames only",
+}
+
+
+class _Socket(web.WebSocketResponse):
+    """aiohttp's WebSocket with a reason on every close it sends: aiohttp closes oversized frames (1009),
+    invalid UTF-8 (1007) and protocol errors (1002) with an empty reason, which tells a client nothing."""
+
+    async def close(self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True) -> bool:
+        if not message and code in _CLOSE_REASONS:
+            message = _CLOSE_REASONS[WSCloseCode(code)].encode()
+        return await super().close(code=code, message=message, drain=drain)
 
 
 class _Connection(Subscription):
     """One WebSocket: its subscription (it *is* one, to save an object per idle connection), replay floors
     and sender task."""
 
-    __slots__ = ("floor", "principal", "replaying", "request", "sender", "state", "ws")
+    __slots__ = ("bad_frames", "floor", "principal", "replaying", "request", "sender", "state", "ws")
 
     def __init__(self, state: ServerState, request: web.Request, ws: web.WebSocketResponse) -> None:
         super().__init__(state.hub, maxsize=state.config.push_queue_max)
@@ -44,6 +71,7 @@ class _Connection(Subscription):
         self.floor: dict[str, int] | None = None  # per order: highest seq already sent by a replay
         self.replaying = False
         self.sender: asyncio.Task[None] | None = None
+        self.bad_frames = 0
 
     async def send(self, payload: dict[str, Any]) -> None:
         text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
@@ -54,10 +82,16 @@ class _Connection(Subscription):
         """Handle one client frame; False once the socket is closing."""
         if frame.type == WSMsgType.TEXT:
             await self.handle(frame.data)
+            if self.bad_frames >= MAX_BAD_FRAMES:
+                reason = f"{MAX_BAD_FRAMES} invalid frames; fix the client".encode()
+                await self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=reason)
+                return False
         elif frame.type == WSMsgType.BINARY:
-            await self.send({"type": "error", "error": "bad_request", "message": "Send JSON text frames."})
-        elif frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+            # Not a mistake in one command but a client speaking another protocol: 1003 "unsupported data".
+            await self.ws.close(code=WSCloseCode.UNSUPPORTED_DATA)
             return False
+        elif frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+            return False  # ERROR: aiohttp already closed (1009 too big, 1007 bad UTF-8) with our reason
         return True
 
     async def handle(self, text: str) -> None:
@@ -65,17 +99,20 @@ class _Connection(Subscription):
         try:
             data = json.loads(text)
         except (ValueError, RecursionError):
-            await self._error("malformed_json", "Frames must be JSON objects.")
+            await self._bad_frame("malformed_json", "Frames must be JSON objects.")
             return
         if not isinstance(data, dict) or data.get("type") != "subscribe":
-            await self._error("bad_request", 'The only command is {"type": "subscribe", "orderIds": [...]}.')
+            usage = 'The only command is {"type": "subscribe", "orderIds": [...]}.'
+            await self._bad_frame("bad_request", usage)
             return
         order_ids, since = data.get("orderIds"), data.get("since")
         if not isinstance(order_ids, list) or not all(isinstance(o, str) for o in order_ids):
-            await self._error("invalid_field", "'orderIds' must be a list of order id strings.")
+            await self._bad_frame("invalid_field", "'orderIds' must be a list of order id strings.")
             return
-        if since is not None and (not isinstance(since, int) or isinstance(since, bool) or since < 0):
-            await self._error("invalid_since", "'since' must be a non-negative integer seq.")
+        if since is not None and (
+            not isinstance(since, int) or isinstance(since, bool) or not 0 <= since <= MAX_SEQ
+        ):
+            await self._bad_frame("invalid_since", "'since' must be an integer seq from 0 to 2**63 - 1.")
             return
         await self._subscribe(list(dict.fromkeys(order_ids)), since)
 
@@ -110,7 +147,13 @@ class _Connection(Subscription):
     async def _error(self, code: str, message: str) -> None:
         await self.send({"type": "error", "error": code, "message": message})
 
+    async def _bad_frame(self, code: str, message: str) -> None:
+        """An error frame for a frame the client got wrong (counted towards ``MAX_BAD_FRAMES``)."""
+        self.bad_frames += 1
+        await self._error(code, message)
+
     def on_overflow(self) -> None:
+        self.request.app[GATE].dropped("ws")
         transport = self.request.transport
         if transport is not None:
             transport.abort()
@@ -150,13 +193,22 @@ class _Connection(Subscription):
 async def websocket(request: web.Request) -> web.StreamResponse:
     """GET /ws (WebSocket upgrade); auth by bearer header or ``?token=``."""
     state = request.app[STATE]
-    ws = web.WebSocketResponse(heartbeat=state.config.ws_heartbeat_s, max_msg_size=MAX_BODY_BYTES)
+    gate = request.app[GATE]
+    ws = _Socket(heartbeat=state.config.ws_heartbeat_s, max_msg_size=MAX_BODY_BYTES)
     try:
+        # Parsed transiently: request.query would keep the parsed query (token included) for the life of
+        # the connection.
+        reject_repeats(MultiDict(urllib.parse.parse_qsl(request.query_string, keep_blank_values=True)))
         conn = _Connection(state, request, ws)  # authenticates before the upgrade
+        gate.enter("ws")
     except ApiError as exc:
-        return exc.response()  # a JSON 401 instead of the upgrade
-    await ws.prepare(request)
+        return exc.response()  # a JSON 4xx/503 instead of the upgrade
     gauge = state.metrics.open_connections.labels("ws")
+    try:
+        await ws.prepare(request)
+    except BaseException:  # not a valid upgrade request (aiohttp answers it): nothing was opened
+        gate.leave()
+        raise
     state.websockets.add(ws)
     gauge.inc()
     try:
@@ -168,6 +220,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     except ConnectionResetError:
         pass
     finally:
+        gate.leave()
         await conn.finish()
         state.websockets.discard(ws)
         gauge.dec()
