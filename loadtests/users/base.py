@@ -6,6 +6,10 @@ CSV and HTML). Every message a receiving client obtains goes through :meth:`Rece
 records it exactly and fires a ``DELIVER`` event named after the strategy, its response time being the
 delivery latency.
 
+Every retry goes through :class:`~loadtests.users.retry.Retry` with THE policy
+(:data:`pollbench.reconnect.DEFAULT_BACKOFF`, capped exponential with full jitter), jitter drawn from the
+user's own seeded stream: a page load that fails, a failed poll, a dropped long-poll, stream or WebSocket.
+
 Runs inside Locust only (gevent-patched sockets).
 """
 
@@ -16,12 +20,15 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
+import gevent
 from locust import User, constant
 
 from loadtests.context import LoadContext, current_context
 from loadtests.fixtures import Customer
 from loadtests.recorder import Session, Traffic, parse_created_at
+from loadtests.users.retry import Retry, client_rng
 from loadtests.wire import HttpConnection, Response
+from pollbench.reconnect import DEFAULT_BACKOFF, Backoff
 
 __all__ = ["PollbenchUser", "ReceiverUser", "RequestFailed"]
 
@@ -107,6 +114,8 @@ class ReceiverUser(PollbenchUser):
     """A customer's browser tab receiving its orders' messages by one strategy."""
 
     abstract = True
+    backoff: ClassVar[Backoff] = DEFAULT_BACKOFF
+    """Retry policy of every failed request and dropped connection (no CLI flag: the shared default)."""
 
     customer: Customer
     session: Session
@@ -116,11 +125,17 @@ class ReceiverUser(PollbenchUser):
     def on_start(self) -> None:
         super().on_start()
         self.index, self.customer = self.ctx.next_receiver()
+        self.rng = client_rng(self.ctx.settings.seed, self.index)
+        self.retry = self.new_retry()
         self.auth = {"Authorization": f"Bearer {self.customer.token}", "Accept": "application/json"}
         self.cursors = dict.fromkeys(self.customer.orders, 0)
         self.etag = None
         self.session = self.ctx.recorder.start_session(self.customer.id, self.customer.orders, 0, time.time())
         self.ctx.register_receiver(self.customer)
+
+    def new_retry(self) -> Retry:
+        """A retry loop of this client: its own attempt counter, the client's jitter stream."""
+        return Retry(self.rng, gevent.sleep, self.backoff)
 
     def load_orders(self, conn: HttpConnection) -> bool:
         """The page load: the order list with each order's cursor, which becomes the starting point."""
@@ -128,7 +143,8 @@ class ReceiverUser(PollbenchUser):
             resp = self.http(conn, "GET", "/api/orders", name="/api/orders (page load)", headers=self.auth)
             if resp is not None:
                 break
-            time.sleep(1.0)  # server not reachable yet: retry like a user reloading the page
+            self.retry.wait()  # server not reachable yet: back off like a page retrying its first fetch
+        self.retry.succeeded()
         self.etag = resp.headers.get("etag")
         for order in json.loads(resp.body)["orders"]:
             if order["orderId"] in self.cursors:

@@ -15,13 +15,19 @@
 
 setInterval ticks that overrun the interval overlap, as in a browser; a client holds at most
 ``--max-connections`` connections, further ticks queue for one.
+
+A poll fails when its order list or any follow-up fetch does (refused, reset, 5xx). The receiving pollers
+then retry with :class:`~loadtests.users.retry.Retry` (THE backoff policy, the user's seeded jitter) until
+a poll goes through, which resets the count; setInterval ticks that fall while the client backs off are
+skipped, the retry being the poll. The admin panel keeps the seed's behaviour (no retry: its next tick
+is its retry), as it is background load, not a strategy under test.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import time
+from collections.abc import Callable
 
 import gevent
 from gevent.pool import Group
@@ -62,7 +68,6 @@ class _IntervalUser(ReceiverUser):
         super().on_start()
         self.pool = _Pool(self, self.ctx.settings.max_connections)
         self.ticks = Group()
-        self.rng = random.Random(self.ctx.settings.seed * 1_000_003 + self.index)
         conn = self.pool.get()
         try:
             self.load_orders(conn)
@@ -85,31 +90,51 @@ class _IntervalUser(ReceiverUser):
             k += 1
 
     def _tick_on_pool(self) -> None:
+        if self.retry.pending:
+            return  # backing off after a failed poll: the retry loop below is this client's poll
         conn = self.pool.get()
         try:
-            before = conn.sent + conn.received
-            news = self.tick(conn)
-            t = self.traffic
-            t.polls += 1
-            t.empty_polls += news == 0
-            t.poll_bytes += conn.sent + conn.received - before
+            if counted_poll(self, conn, self.tick) is not None:
+                self.retry.succeeded()
+                return
+            if self.retry.pending:
+                return  # an overlapping tick failed first and already backs off
+            while True:
+                self.retry.wait()
+                if counted_poll(self, conn, self.tick) is not None:
+                    self.retry.succeeded()
+                    return
         finally:
             self.pool.put(conn)
 
-    def tick(self, conn: HttpConnection) -> int:
-        """One poll; returns the number of new messages it delivered."""
+    def tick(self, conn: HttpConnection) -> int | None:
+        """One poll; the number of new messages it delivered, None when the poll failed."""
         raise NotImplementedError
 
 
-def differential_tick(user: ReceiverUser, conn: HttpConnection) -> int:
-    """The ETag + since tick shared by poll:T and adaptive."""
+def counted_poll(
+    user: ReceiverUser, conn: HttpConnection, tick: Callable[[HttpConnection], int | None]
+) -> int | None:
+    """Run one poll on `conn`, counting it (and its bytes) in the user's traffic; None when it failed."""
+    before = conn.sent + conn.received
+    news = tick(conn)
+    t = user.traffic
+    t.polls += 1
+    t.empty_polls += not news
+    t.poll_bytes += conn.sent + conn.received - before
+    return news
+
+
+def differential_tick(user: ReceiverUser, conn: HttpConnection) -> int | None:
+    """The ETag + since tick shared by poll:T and adaptive; None when any of its requests failed."""
     headers = dict(user.auth)
     if user.etag:
         headers["If-None-Match"] = user.etag
     resp = user.http(conn, "GET", "/api/orders", name="/api/orders", headers=headers, ok=(200, 304))
-    if resp is None or resp.status == 304:
+    if resp is None:
+        return None
+    if resp.status == 304:
         return 0
-    user.etag = resp.headers.get("etag")
     news = 0
     for order in json.loads(resp.body)["orders"]:
         order_id = order["orderId"]
@@ -123,8 +148,11 @@ def differential_tick(user: ReceiverUser, conn: HttpConnection) -> int:
             name="/api/messages?since",
             headers=user.auth,
         )
-        if r is not None:
-            news += user.deliver_all(json.loads(r.body)["messages"])
+        if r is None:
+            # The ETag stays the old one, so the retry sees this order move again and fetches it.
+            return None
+        news += user.deliver_all(json.loads(r.body)["messages"])
+    user.etag = resp.headers.get("etag")
     return news
 
 
@@ -137,7 +165,7 @@ class PollingUser(_IntervalUser):
         assert isinstance(strategy, Poll), f"PollingUser needs a poll:T strategy, got {strategy.spec}"
         self.interval_s = strategy.interval_s
 
-    def tick(self, conn: HttpConnection) -> int:
+    def tick(self, conn: HttpConnection) -> int | None:
         return differential_tick(self, conn)
 
 
@@ -152,10 +180,10 @@ class SeedDashboardUser(_IntervalUser):
         )
         self.interval_s = strategy.interval_s
 
-    def tick(self, conn: HttpConnection) -> int:
+    def tick(self, conn: HttpConnection) -> int | None:
         resp = self.http(conn, "GET", "/api/orders", name="/api/orders (no etag)", headers=self.auth)
         if resp is None:
-            return 0
+            return None
         news = 0
         for order_id in self.customer.orders:
             r = self.http(
@@ -165,11 +193,12 @@ class SeedDashboardUser(_IntervalUser):
                 name="/api/messages (full)",
                 headers=self.auth,
             )
-            if r is not None:
-                # The full list repeats what the client already has; like the seed's badge counts,
-                # only messages past the order's cursor are new.
-                since = self.cursors.get(order_id, 0)
-                news += self.deliver_all(m for m in json.loads(r.body)["messages"] if int(m["seq"]) > since)
+            if r is None:
+                return None
+            # The full list repeats what the client already has; like the seed's badge counts,
+            # only messages past the order's cursor are new.
+            since = self.cursors.get(order_id, 0)
+            news += self.deliver_all(m for m in json.loads(r.body)["messages"] if int(m["seq"]) > since)
         return news
 
 
@@ -182,19 +211,18 @@ class AdaptivePollingUser(ReceiverUser):
         assert isinstance(strategy, Adaptive), (
             f"AdaptivePollingUser needs an adaptive strategy, got {strategy.spec}"
         )
-        rng = random.Random(self.ctx.settings.seed * 1_000_003 + self.index)
+        rng = self.rng
         hidden_since = time.time() if rng.random() < self.ctx.settings.hidden_fraction else None
         conn = self.new_connection()
         self.load_orders(conn)
         interval = strategy.min_s
         gevent.sleep(rng.uniform(0.0, interval))
         while True:
-            before = conn.sent + conn.received
-            news = differential_tick(self, conn)
-            t = self.traffic
-            t.polls += 1
-            t.empty_polls += news == 0
-            t.poll_bytes += conn.sent + conn.received - before
+            news = counted_poll(self, conn, lambda c: differential_tick(self, c))
+            if news is None:
+                self.retry.wait()  # setTimeout chaining: the retry replaces the next scheduled poll
+                continue
+            self.retry.succeeded()
             interval = strategy.next_interval(interval, got_news=news > 0)
             hidden_for = None if hidden_since is None else time.time() - hidden_since
             gevent.sleep(strategy.effective_interval(interval, hidden_for_s=hidden_for))

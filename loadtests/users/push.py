@@ -8,7 +8,11 @@
 - :class:`WebSocketUser` (``ws[:PING]``): one ``/ws`` connection subscribed to all orders with the
   starting cursor; it pings every PING s and resubscribes from its last ``seq`` after a drop.
 
-All three start like a page load (``GET /api/orders``), which fixes the cursor they resume from.
+All three start like a page load (``GET /api/orders``), which fixes the cursor they resume from. After a
+failure or a drop they reconnect with :class:`~loadtests.users.retry.Retry` (THE backoff policy, the
+user's seeded jitter): a connection that was established counts as a success, so the first reconnect
+after a drop waits up to the policy's first ceiling, and each refused attempt while the server is down
+doubles the ceiling up to its cap. Each long-poll loop keeps its own attempt count.
 """
 
 from __future__ import annotations
@@ -28,9 +32,6 @@ from loadtests.wire import HttpConnection, HttpError, StreamResponse
 from pollbench.strategies import LongPoll, ServerSentEvents, WebSocket
 
 __all__ = ["LongPollUser", "SSEUser", "WebSocketUser"]
-
-_RECONNECT_S = 1.0
-"""Pause before reconnecting after a failure (EventSource waits 3 s; shorter keeps tests quick)."""
 
 
 class LongPollUser(ReceiverUser):
@@ -53,6 +54,7 @@ class LongPollUser(ReceiverUser):
     def _wait_loop(self, order_id: str, timeout_s: float) -> None:
         # The socket must outlast the server's hold time, or every empty wait would look like a failure.
         conn = self.new_connection(timeout=timeout_s + 15.0)
+        retry = self.new_retry()
         while True:
             target = (
                 f"/api/messages/wait?orderId={order_id}&since={self.cursors[order_id]}&timeout={timeout_s:g}"
@@ -64,8 +66,9 @@ class LongPollUser(ReceiverUser):
             t.poll_bytes += conn.sent + conn.received - before
             if resp is None:
                 t.empty_polls += 1
-                gevent.sleep(_RECONNECT_S)
+                retry.wait()
                 continue
+            retry.succeeded()
             news = 0
             if resp.status == 200:
                 data = json.loads(resp.body)
@@ -89,23 +92,27 @@ class SSEUser(ReceiverUser):
         while True:
             conn = self.new_connection(timeout=idle_timeout)
             target = f"/api/stream?{orders}&token={quote(self.customer.token)}"
-            last_id = self._stream(conn, target, last_id)
+            last_id, connected = self._stream(conn, target, last_id)
             conn.close()
-            gevent.sleep(_RECONNECT_S)
+            if connected:
+                self.retry.succeeded()
+            self.retry.wait()
 
-    def _stream(self, conn: HttpConnection, target: str, last_id: str) -> str:
-        """Follow one stream until it ends; returns the last event id for the reconnect."""
+    def _stream(self, conn: HttpConnection, target: str, last_id: str) -> tuple[str, bool]:
+        """Follow one stream until it ends; the last event id for the reconnect, and whether it connected."""
         started = time.perf_counter()
         t = self.traffic
         t.requests += 1
         sent0, recv0, connects = conn.sent, conn.received, conn.connects
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache", "Last-Event-ID": last_id}
         parser = SseParser()
+        connected = False
         try:
             stream = StreamResponse(conn, "GET", target, headers)
             if stream.status != 200:
                 body = conn.read_body(stream.status, stream.headers)
                 raise RequestFailed(f"HTTP {stream.status}: {body[:120]!r}")
+            connected = True
             self.fire("GET", "/api/stream (connect)", started, 0, None)
             for data in stream.iter_data():
                 t.bytes_received += conn.received - recv0
@@ -122,7 +129,7 @@ class SSEUser(ReceiverUser):
             t.bytes_sent += conn.sent - sent0
             t.bytes_received += conn.received - recv0
             t.connects += conn.connects - connects
-        return parser.last_event_id or last_id
+        return parser.last_event_id or last_id, connected
 
 
 class WebSocketUser(ReceiverUser):
@@ -135,11 +142,13 @@ class WebSocketUser(ReceiverUser):
         self.load_orders(self.new_connection())
         since = self.session.baseline_seq
         while True:
-            since = self._session(strategy.ping_s, since)
-            gevent.sleep(_RECONNECT_S)
+            since, connected = self._session(strategy.ping_s, since)
+            if connected:
+                self.retry.succeeded()
+            self.retry.wait()
 
-    def _session(self, ping_s: float, since: int) -> int:
-        """One WebSocket connection until it drops; returns the seq to resume from."""
+    def _session(self, ping_s: float, since: int) -> tuple[int, bool]:
+        """One WebSocket connection until it drops; the seq to resume from, and whether it connected."""
         conn = self.new_connection(timeout=max(60.0, 3 * ping_s))
         ws = WebSocketClient(conn)
         t = self.traffic
@@ -147,10 +156,12 @@ class WebSocketUser(ReceiverUser):
         sent0, recv0, connects = conn.sent, conn.received, conn.connects
         started = time.perf_counter()
         pinger = None
+        connected = False
         try:
             ws.handshake(f"/ws?token={quote(self.customer.token)}")
             subscribe = {"type": "subscribe", "orderIds": list(self.customer.orders), "since": since}
             ws.send_text(json.dumps(subscribe))
+            connected = True
             self.fire("GET", "/ws (connect)", started, 0, None)
             pinger = gevent.spawn(self._ping_loop, ws, ping_s)
             while True:
@@ -176,7 +187,7 @@ class WebSocketUser(ReceiverUser):
             t.bytes_sent += conn.sent - sent0
             t.bytes_received += conn.received - recv0
             t.connects += conn.connects - connects
-        return since
+        return since, connected
 
     @staticmethod
     def _ping_loop(ws: WebSocketClient, ping_s: float) -> None:
