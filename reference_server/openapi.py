@@ -25,13 +25,35 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _errors(*statuses: int) -> dict[str, Any]:
     words = {
-        400: "Malformed JSON, a missing or invalid field, empty or over-long content, bad since/timeout.",
+        400: "Malformed JSON, a missing or invalid field, empty or over-long content, bad since/timeout, "
+        "a parameter given twice (ambiguous), or a request that is not valid HTTP.",
         401: "Missing, invalid or expired bearer token.",
         403: "The order belongs to another customer.",
         404: "Unknown order.",
-        413: "Request body over 64 KiB.",
+        408: "The request body did not arrive in time (Content-Length promised more than was sent).",
+        413: "Request body over 64 KiB (announced by Content-Length or read).",
+        503: "Overloaded: the server holds its maximum of push connections (--max-connections). "
+        "Retry after the Retry-After seconds; connections already open keep working.",
     }
-    return {str(s): _json(_ref("Error"), words[s]) for s in statuses}
+    responses = {str(s): _json(_ref("Error"), words[s]) for s in statuses}
+    if 503 in statuses:
+        responses["503"]["headers"] = RETRY_AFTER
+    return responses
+
+
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+
+# Refused by the HTTP parser before routing, so any operation can answer them (see protocol.py).
+PROTOCOL_ERRORS = {
+    "400": _json(_ref("Error"), "Not valid HTTP/1.1 (bad request line, header or body framing)."),
+    "414": _json(_ref("Error"), "URL (path and query) over 8 KiB."),
+    "431": _json(_ref("Error"), "A header over 8190 bytes, or more than 128 headers."),
+}
 
 
 def _query(
@@ -156,7 +178,7 @@ PATHS: dict[str, Any] = {
                 "201": _json(
                     {"type": "object", "properties": {"message": _ref("Message")}}, "Committed to disk."
                 ),
-                **_errors(400, 401, 403, 404, 413),
+                **_errors(400, 401, 403, 404, 408, 413),
             },
         },
         "put": {
@@ -175,7 +197,7 @@ PATHS: dict[str, Any] = {
             },
             "responses": {
                 "200": _json({"type": "object", "properties": {"updated": {"type": "integer"}}}, "How many."),
-                **_errors(400, 401, 403, 404, 413),
+                **_errors(400, 401, 403, 404, 408, 413),
             },
         },
     },
@@ -223,7 +245,7 @@ PATHS: dict[str, Any] = {
                     "New messages.",
                 ),
                 "204": {"description": "Nothing new before the timeout."},
-                **_errors(400, 401, 403, 404),
+                **_errors(400, 401, 403, 404, 503),
             },
         },
     },
@@ -249,7 +271,7 @@ PATHS: dict[str, Any] = {
             ],
             "responses": {
                 "200": {"description": "An endless event stream.", "content": {"text/event-stream": {}}},
-                **_errors(400, 401, 403, 404),
+                **_errors(400, 401, 403, 404, 503),
             },
         },
     },
@@ -260,8 +282,8 @@ PATHS: dict[str, Any] = {
             '{"type":"error"} for forbidden or unknown orders.',
             "responses": {
                 "101": {"description": "Switching protocols."},
-                "400": {"description": "Not a WebSocket upgrade (a plain GET)."},
-                **_errors(401),
+                "400": _json(_ref("Error"), "Not a WebSocket upgrade (a plain GET), or ?token= given twice."),
+                **_errors(401, 503),
             },
         },
     },
@@ -308,7 +330,10 @@ def openapi_document() -> dict[str, Any]:
     """The full document (a fresh copy each call)."""
     paths = {}
     for path, item in PATHS.items():
-        paths[path] = {method: {**op, "security": _security(path)} for method, op in item.items()}
+        paths[path] = {
+            method: {**op, "responses": {**PROTOCOL_ERRORS, **op["responses"]}, "security": _security(path)}
+            for method, op in item.items()
+        }
     return {
         "openapi": "3.1.0",
         "info": {
