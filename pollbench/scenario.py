@@ -26,9 +26,10 @@ from typing import Any, Literal, get_args
 
 from pollbench.strategies import ALL_SPECS, StrategyError, parse_strategies
 
-__all__ = ["Arrivals", "Scenario", "ScenarioError", "load_scenario", "parse_duration"]
+__all__ = ["Arrivals", "Audience", "Scenario", "ScenarioError", "load_scenario", "parse_duration"]
 
 Arrivals = Literal["poisson", "periodic", "bursty"]
+Audience = Literal["other-party", "order"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|min|h)?\s*$", re.IGNORECASE)
 _UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
@@ -95,6 +96,10 @@ class Scenario:
     """Bursty arrivals: mean messages per conversation (geometric, back-and-forth)."""
     burst_gap: float = 20.0
     """Bursty arrivals: mean seconds between messages inside a conversation (exponential)."""
+    audience: Audience = "other-party"
+    """Who receives a message: "other-party" (the chat: admin-sent ones reach the customer, customer-sent
+    ones every admin) or "order" (every watcher of the order receives every message, as in a load test
+    whose senders are separate clients from its receivers)."""
 
     def __post_init__(self) -> None:
         _positive_int("clients", self.clients)
@@ -102,6 +107,10 @@ class Scenario:
         _positive_int("server_processes", self.server_processes)
         if not isinstance(self.admins, int) or self.admins < 0:
             raise ScenarioError(f"admins must be a whole number >= 0, got {self.admins!r}")
+        if self.audience not in get_args(Audience):
+            raise ScenarioError(
+                f"audience must be one of {', '.join(get_args(Audience))}, got {self.audience!r}"
+            )
         if self.arrivals not in get_args(Arrivals):
             raise ScenarioError(
                 f"arrivals must be one of {', '.join(get_args(Arrivals))}, got {self.arrivals!r}"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports.agreement import agreement
+from reports.agreement import LATENCY_FLOOR_S, agreement
 from reports.charts import Chart, draw_charts
 from reports.findings import Finding, RecommendConfig, recommend, seed_claims
 from reports.load import ResultSet
@@ -167,7 +167,11 @@ def _agreement_table(table: pd.DataFrame) -> Table:
         if r["agrees"] is None:
             verdict = "not comparable (missing on one side)"
         elif r["agrees"]:
-            verdict = "agrees"
+            verdict = (
+                f"agrees (both under the {LATENCY_FLOOR_S * 1000:.0f} ms measurement floor)"
+                if r["below_floor"]
+                else "agrees"
+            )
         else:
             verdict = f"DISAGREES by {abs(r['ratio'] - 1):.0%}"
         if not r["moderate_load"]:

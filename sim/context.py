@@ -97,7 +97,7 @@ def build_context(scenario: Scenario, calibration: Calibration) -> RunContext:
         calibration=calibration,
         service=ServiceModel(calibration=calibration, forced_ms=scenario.service_time_ms),
         rtt_s=rtt,
-        pairs=delivery_pairs(messages, population),
+        pairs=delivery_pairs(messages, population, scenario.audience),
         energy_clients=sample.astype(np.int64),
         seed=seed,
     )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from pollbench.scenario import Scenario
+from pollbench.scenario import Audience, Scenario
 
 __all__ = [
     "VISIBILITY_CYCLE_S",
@@ -255,18 +255,27 @@ def generate_messages(scenario: Scenario, rng: np.random.Generator) -> Messages:
     return Messages(commit_s=times, order=order, size_bytes=size, to_customer=to_customer)
 
 
-def delivery_pairs(messages: Messages, population: Population) -> Deliveries:
-    """Who receives what: admin-sent messages go to the customer, customer-sent ones to every admin.
+def delivery_pairs(
+    messages: Messages, population: Population, audience: Audience = "other-party"
+) -> Deliveries:
+    """Who receives what, one (message, client) pair per delivery, in commit order without a sort.
 
-    Each message is repeated once per recipient in place, so the pairs stay in commit order without a sort.
+    "other-party" (the chat): admin-sent messages go to the order's customer, customer-sent ones to every
+    admin. "order": every message goes to the order's customer and to every admin, as in a load test whose
+    senders are clients of their own. A message's copies list the customer first, then admins 0..A-1.
     """
-    to_c = messages.to_customer
-    copies = np.where(to_c, 1, population.admins)
+    every = audience == "order"
+    to_c = messages.to_customer | every
+    to_a = ~messages.to_customer | every
+    copies = to_c.astype(np.int64) + np.where(to_a, population.admins, 0)
     seq = np.repeat(np.arange(len(messages), dtype=np.int64), copies)
     start = np.cumsum(copies) - copies
     copy = np.arange(seq.size, dtype=np.int64) - np.repeat(start, copies)
     order = messages.order[seq]
-    client = np.where(to_c[seq], order // population.orders_per_customer, population.customers + copy)
+    customer_copy = to_c[seq] & (copy == 0)
+    admin_index = copy - to_c[seq].astype(np.int64)
+    customer = order // population.orders_per_customer
+    client = np.where(customer_copy, customer, population.customers + admin_index)
     return Deliveries(
         commit_s=messages.commit_s[seq],
         client=client,

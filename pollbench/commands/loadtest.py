@@ -151,6 +151,7 @@ def build_config(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     if host and fixtures is None:
         raise CommandError("--host needs --fixtures (the file 'pollbench serve --fixtures' wrote)")
     scenario = scenario.override(
+        audience="order",  # the receivers hold every message of their orders; senders are other clients
         clients=users,
         duration=duration,
         message_interval=interval,

@@ -59,3 +59,23 @@ def test_latency_rows_carry_the_measured_sample_count():
         "requests_per_s": 0,
         "bytes_per_poll": 0,
     }
+
+
+def _latency_pair(sim_p50, measured_p50):
+    return result_set(
+        [
+            dict(source="sim", strategy="sse", **{"latency_s.p50": sim_p50, "latency_s.p95": sim_p50}),
+            dict(source="measured", strategy="sse", **{"latency_s.p50": measured_p50, "latency_s.p95": 1.0}),
+        ]
+    )
+
+
+def test_latencies_both_under_the_floor_agree_whatever_their_ratio():
+    row = _verdict(agreement(_latency_pair(0.0002, 0.009)), "latency_s.p50")
+    assert row["agrees"] and row["below_floor"] and row["ratio"] < 0.1
+
+
+def test_a_latency_above_the_floor_on_one_side_is_judged_by_its_ratio():
+    table = agreement(_latency_pair(0.0002, 1.0))
+    p95 = _verdict(table, "latency_s.p95")
+    assert not p95["agrees"] and not p95["below_floor"]

@@ -67,6 +67,23 @@ def test_pairs_go_to_customer_or_every_admin():
     assert np.all(np.diff(pairs.commit_s) >= 0)
 
 
+def test_order_audience_gives_every_message_to_the_customer_and_every_admin():
+    sc, m = _messages(clients=100, admins=2, duration=1800.0)
+    pairs = delivery_pairs(m, Population.from_scenario(sc), "order")
+    assert len(pairs) == 3 * len(m)
+    cust = pairs.client < sc.clients
+    assert int(cust.sum()) == len(m)
+    np.testing.assert_array_equal(pairs.client[cust], pairs.order[cust] // sc.orders_per_client)
+    np.testing.assert_array_equal(np.bincount(pairs.client[~cust] - 100), [len(m), len(m)])
+    assert np.all(np.diff(pairs.commit_s) >= 0)
+
+
+def test_order_audience_without_admins_is_one_delivery_per_message():
+    sc, m = _messages(clients=50, admins=0, duration=1800.0)
+    pairs = delivery_pairs(m, Population.from_scenario(sc), "order")
+    np.testing.assert_array_equal(pairs.seq, np.arange(len(m)))
+
+
 def test_hidden_fraction_of_tabs():
     n = 20_000
     tabs = TabVisibility(np.random.default_rng(8), n, 0.3)
