@@ -1,0 +1,172 @@
+"""Reconciliation: the acknowledged messages held against what every subscriber's application received.
+
+For each subscriber (one customer's client of one strategy) and each order it watches:
+
+- **lost**: an acknowledged message of that order that never reached the application;
+- **duplicated**: a message the application received more than once (after the client's de-duplication
+  by seq, so a non-zero count means a message was shown twice);
+- **out_of_order**: a message the application received after a later message of the same order;
+- **delivered**: acknowledged messages that did reach it (each counted once);
+- **unacknowledged**: messages it received that no 201 acknowledged: a copy committed by a sender's retry
+  whose first answer died with the server, or a message committed just before a kill. Not an error.
+
+Counts add up over subscribers: with one subscriber per order per strategy, a strategy with nothing lost
+has ``delivered == acknowledged``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from loadtests.audit.inbox import Delivery
+from loadtests.audit.senders import Ack
+
+__all__ = ["Finding", "Reconciliation", "StrategyTally", "SubscriberLog", "reconcile"]
+
+Kind = Literal["lost", "duplicated", "out_of_order"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriberLog:
+    """What one subscriber's application received."""
+
+    strategy: str
+    """Canonical strategy spec, e.g. ``poll:3``."""
+    subscriber: str
+    """Its name, e.g. ``sse/c7``."""
+    order_ids: tuple[str, ...]
+    """The orders it watches."""
+    log: Sequence[Delivery]
+    """Deliveries in the order the application saw them."""
+    deduplicated: int = 0
+    """Messages the client itself dropped as already held (transport redeliveries)."""
+    foreign: int = 0
+    """Messages of orders it does not watch that the server sent it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    """One problem, precise enough to look up in the database."""
+
+    kind: Kind
+    """lost, duplicated or out_of_order."""
+    subscriber: str
+    """Who saw (or missed) it."""
+    order_id: str
+    """The order."""
+    seq: int
+    """The message."""
+
+
+@dataclass(slots=True, kw_only=True)
+class StrategyTally:
+    """Sums over one strategy's subscribers."""
+
+    subscribers: int = 0
+    delivered: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    out_of_order: int = 0
+    unacknowledged: int = 0
+    deduplicated: int = 0
+    foreign: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "delivered": self.delivered,
+            "lost": self.lost,
+            "duplicated": self.duplicated,
+            "out_of_order": self.out_of_order,
+            "foreign": self.foreign,
+            "unacknowledged": self.unacknowledged,
+            "deduplicated": self.deduplicated,
+            "subscribers": self.subscribers,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reconciliation:
+    """The audit's verdict."""
+
+    acknowledged: int
+    """Distinct messages acknowledged with a 201."""
+    per_strategy: dict[str, StrategyTally]
+    """Tallies by strategy spec, in the order the strategies were given."""
+    examples: tuple[Finding, ...] = field(default=())
+    """The first findings of each kind, for the report."""
+
+    def total(self, name: Literal["lost", "duplicated", "out_of_order", "foreign", "delivered"]) -> int:
+        return sum(int(getattr(t, name)) for t in self.per_strategy.values())
+
+    @property
+    def clean(self) -> bool:
+        """Nothing lost, duplicated, reordered or leaked."""
+        return not any(self.total(k) for k in ("lost", "duplicated", "out_of_order", "foreign"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "acknowledged": self.acknowledged,
+            "lost": self.total("lost"),
+            "duplicated": self.total("duplicated"),
+            "out_of_order": self.total("out_of_order"),
+            "foreign": self.total("foreign"),
+            "per_strategy": {spec: t.to_json() for spec, t in self.per_strategy.items()},
+            "examples": [
+                {"kind": f.kind, "subscriber": f.subscriber, "orderId": f.order_id, "seq": f.seq}
+                for f in self.examples
+            ],
+        }
+
+
+def reconcile(
+    acks: Iterable[Ack], subscribers: Iterable[SubscriberLog], *, max_examples: int = 10
+) -> Reconciliation:
+    """Hold every subscriber's log against the acknowledged messages of the orders it watches."""
+    acked: dict[str, set[int]] = defaultdict(set)
+    for ack in acks:
+        acked[ack.order_id].add(ack.seq)
+    tallies: dict[str, StrategyTally] = {}
+    examples: dict[Kind, list[Finding]] = {"lost": [], "duplicated": [], "out_of_order": []}
+    for sub in subscribers:
+        tally = tallies.setdefault(sub.strategy, StrategyTally())
+        tally.subscribers += 1
+        tally.deduplicated += sub.deduplicated
+        tally.foreign += sub.foreign
+        for finding in _check_subscriber(sub, acked, tally):
+            if len(examples[finding.kind]) < max_examples:
+                examples[finding.kind].append(finding)
+    return Reconciliation(
+        acknowledged=sum(len(seqs) for seqs in acked.values()),
+        per_strategy=tallies,
+        examples=tuple(f for kind in examples.values() for f in kind),
+    )
+
+
+def _check_subscriber(
+    sub: SubscriberLog, acked: dict[str, set[int]], tally: StrategyTally
+) -> Iterable[Finding]:
+    by_order: dict[str, list[int]] = defaultdict(list)
+    for delivery in sub.log:
+        by_order[delivery.order_id].append(delivery.seq)
+    for order_id in sub.order_ids:
+        expected = acked.get(order_id, set())
+        received: set[int] = set()
+        highest = 0
+        for seq in by_order.get(order_id, ()):
+            if seq in received:
+                tally.duplicated += 1
+                yield Finding(kind="duplicated", subscriber=sub.subscriber, order_id=order_id, seq=seq)
+                continue
+            if seq < highest:
+                tally.out_of_order += 1
+                yield Finding(kind="out_of_order", subscriber=sub.subscriber, order_id=order_id, seq=seq)
+            received.add(seq)
+            highest = max(highest, seq)
+        tally.delivered += len(expected & received)
+        tally.unacknowledged += len(received - expected)
+        for seq in sorted(expected - received):
+            tally.lost += 1
+            yield Finding(kind="lost", subscriber=sub.subscriber, order_id=order_id, seq=seq)
