@@ -31,6 +31,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("loadtest", "loadtest"),
     ("report", "report"),
     ("check", "check"),
+    ("audit", "audit"),
 )
 
 
