@@ -265,8 +265,9 @@ PATHS: dict[str, Any] = {
                     "name": "Last-Event-ID",
                     "in": "header",
                     "required": False,
-                    "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
-                    "description": "The last seq the client holds (EventSource resends its last id).",
+                    "schema": {"type": "string", "pattern": "^([0-9]{1,18})?$"},
+                    "description": "The last seq the client holds (EventSource resends its last id); "
+                    "empty means none.",
                 },
             ],
             "responses": {
