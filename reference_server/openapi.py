@@ -230,7 +230,8 @@ PATHS: dict[str, Any] = {
                 _query(
                     "timeout",
                     {"type": "number", "exclusiveMinimum": 0, "maximum": 60, "default": 30},
-                    "Seconds to hold the request.",
+                    "Seconds to hold the request, written as a plain decimal (at most 6 integer and 9 "
+                    "fraction digits, no sign or exponent: 25, 0.5).",
                 ),
             ],
             "responses": {
