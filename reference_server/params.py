@@ -112,7 +112,7 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         async with asyncio.timeout(timeout_s):
             raw = await request.read()
     except TimeoutError:
-        message = f"The request body did not arrive within {timeout_s:g} s; was its Content-Length right?"
+        message = f"The request body did not arrive within {timeout_s:g} s; its Content-Length may be wrong."
         raise ApiError(408, "request_timeout", message) from None
     except RequestPayloadError:
         raise ApiError(400, "bad_request", "The request body broke off or is not validly encoded.") from None

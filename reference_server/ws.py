@@ -200,13 +200,15 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         # the connection.
         reject_repeats(MultiDict(urllib.parse.parse_qsl(request.query_string, keep_blank_values=True)))
         conn = _Connection(state, request, ws)  # authenticates before the upgrade
+        if not ws.can_prepare(request).ok:
+            raise ApiError(400, "not_websocket", "This endpoint is a WebSocket; send a WebSocket upgrade.")
         gate.enter("ws")
     except ApiError as exc:
         return exc.response()  # a JSON 4xx/503 instead of the upgrade
     gauge = state.metrics.open_connections.labels("ws")
     try:
         await ws.prepare(request)
-    except BaseException:  # not a valid upgrade request (aiohttp answers it): nothing was opened
+    except BaseException:  # the handshake failed after all: nothing was opened
         gate.leave()
         raise
     state.websockets.add(ws)

@@ -21,7 +21,8 @@ When it is listening it prints exactly one line to stdout:
 (with the real port when --port 0). With --fixtures it then writes a JSON file with the base URL and,
 for every demo user, a token load tests can use. SIGINT or SIGTERM stop it cleanly.
 
-Environment fallbacks: POLLBENCH_HOST, POLLBENCH_PORT, POLLBENCH_DB, POLLBENCH_SECRET.
+Environment fallbacks: POLLBENCH_HOST, POLLBENCH_PORT, POLLBENCH_DB, POLLBENCH_SECRET,
+POLLBENCH_MAX_CONNECTIONS.
 
 Example:
   pollbench serve --port 0 --seed-customers 100 --admins 2 --fixtures fixtures.json
@@ -125,6 +126,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "disconnected (default 256)",
     )
     tune.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        metavar="N",
+        help="cap on long-lived connections (SSE streams + WebSockets + parked long-polls); past it new "
+        "ones get 503 'overloaded' with Retry-After while open ones keep working; plain requests are never "
+        "counted; 0 = no cap (default 0; env POLLBENCH_MAX_CONNECTIONS)",
+    )
+    tune.add_argument(
         "--retention-days",
         type=float,
         default=30.0,
@@ -144,6 +154,7 @@ def _config(args: argparse.Namespace) -> ServerConfig:
             sse_heartbeat_s=args.sse_heartbeat,
             ws_heartbeat_s=args.ws_heartbeat,
             push_queue_max=args.push_queue,
+            max_connections=_max_connections(args),
             retention_days=args.retention_days,
             seed_customers=args.seed_customers,
             orders_per_customer=args.orders_per_customer,
@@ -154,12 +165,19 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         raise CommandError(_flag_names(str(exc))) from None
 
 
+def _max_connections(args: argparse.Namespace) -> int:
+    if args.max_connections is not None:
+        return int(args.max_connections)
+    return _int_env("POLLBENCH_MAX_CONNECTIONS", 0)
+
+
 # ServerConfig speaks in field names; the person at the terminal typed flags.
 _FLAGS = {
     "token_ttl_s": "--token-ttl",
     "sse_heartbeat_s": "--sse-heartbeat",
     "ws_heartbeat_s": "--ws-heartbeat",
     "push_queue_max": "--push-queue",
+    "max_connections": "--max-connections",
     "retention_days": "--retention-days",
     "seed_customers": "--seed-customers",
     "orders_per_customer": "--orders-per-customer",
