@@ -26,6 +26,7 @@ __all__ = [
     "LatencyStats",
     "MessageCounts",
     "QueueWait",
+    "ReconnectStorm",
     "ResultsError",
     "StrategyResult",
     "Summary",
@@ -85,6 +86,50 @@ class MessageCounts:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ReconnectStorm:
+    """One server process restarting: how fast its clients come back and what its event loop goes through.
+
+    Times count from the crash; the process listens again ``downtime_s`` later. Written by the simulator's
+    ``sim.reconnect`` when ``pollbench simulate --restart-downtime`` is given.
+    """
+
+    downtime_s: float
+    """Seconds the process was down (crash at 0, listening again at downtime_s)."""
+    clients: int
+    """Clients of the restarted process."""
+    notice: str
+    """When clients notice the crash: 'at the crash' (held connections break) or 'at their next poll'."""
+    back_50_s: float
+    """Seconds after the crash until half the clients had a request through again."""
+    back_99_s: float
+    """Seconds until 99 % of the clients were back."""
+    back_100_s: float
+    """Seconds until the last client was back."""
+    wait_peak_s: float
+    """Longest time a request waited for the event loop during the storm."""
+    wait_p99_s: float
+    """99th percentile of the reconnect requests' waits for the event loop."""
+    failed_attempts: int
+    """Attempts refused while the process was down, all clients together."""
+    failed_attempts_max: int
+    """Most refused attempts of one client."""
+    peak_rate_per_s: float
+    """Highest arrival rate of requests at the loop after the restart (over rate_window_s bins)."""
+    normal_rate_per_s: float
+    """The same clients' request rate at the loop in normal operation."""
+    rate_window_s: float
+    """Width of the bins the peak rate is counted in."""
+    capacity_per_s: float
+    """Reconnects per second the loop can serve (1 / mean reconnect service time)."""
+    saturated_s: float
+    """Length of the loop's busy period holding the storm's longest wait: how long it stays saturated."""
+    saturated_until_s: float
+    """Seconds after the crash when that busy period ends (the storm's backlog has cleared)."""
+    backoff: dict[str, Any] = field(default_factory=dict)
+    """The retry policy the clients followed (pollbench.reconnect.Backoff fields)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StrategyResult:
     """Everything pollbench reports for one strategy in one run."""
 
@@ -111,6 +156,8 @@ class StrategyResult:
     """Failed requests or broken connections counted during the run."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Source-specific figures (e.g. Locust request counts, server CPU seconds); free-form."""
+    reconnect_storm: ReconnectStorm | None = None
+    """A simulated restart of one server process (simulate --restart-downtime); None when not modelled."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -214,6 +261,32 @@ def _strategy_from_dict(name: str, d: Mapping[str, Any]) -> StrategyResult:
         bytes_per_poll=None if bpp is None else float(bpp),
         failures=int(d.get("failures", 0)),
         extra=dict(d.get("extra", {})),
+        reconnect_storm=_storm_from_dict(d.get("reconnect_storm")),
+    )
+
+
+def _storm_from_dict(d: Mapping[str, Any] | None) -> ReconnectStorm | None:
+    """The optional storm block; summaries written before it existed simply lack it."""
+    if d is None:
+        return None
+    return ReconnectStorm(
+        downtime_s=_float(d["downtime_s"]),
+        clients=int(d["clients"]),
+        notice=str(d["notice"]),
+        back_50_s=_float(d["back_50_s"]),
+        back_99_s=_float(d["back_99_s"]),
+        back_100_s=_float(d["back_100_s"]),
+        wait_peak_s=_float(d["wait_peak_s"]),
+        wait_p99_s=_float(d["wait_p99_s"]),
+        failed_attempts=int(d["failed_attempts"]),
+        failed_attempts_max=int(d["failed_attempts_max"]),
+        peak_rate_per_s=_float(d["peak_rate_per_s"]),
+        normal_rate_per_s=_float(d["normal_rate_per_s"]),
+        rate_window_s=_float(d["rate_window_s"]),
+        capacity_per_s=_float(d["capacity_per_s"]),
+        saturated_s=_float(d["saturated_s"]),
+        saturated_until_s=_float(d["saturated_until_s"]),
+        backoff=dict(d.get("backoff", {})),
     )
 
 

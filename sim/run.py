@@ -25,6 +25,7 @@ from pollbench.strategies import Strategy, parse_strategies
 from sim.calibration import Calibration, load_calibration
 from sim.context import RECORD_CAP, RunContext, build_context
 from sim.energy import RadioModel
+from sim.reconnect import storm_after_run
 from sim.strategies import expected_cost_s, expected_requests, fast_model
 
 __all__ = [
@@ -163,11 +164,14 @@ def simulate(
     radio: RadioModel | None = None,
     progress: StrategyProgress | None = None,
     workers: int | None = None,
+    restart_downtime_s: float | None = None,
 ) -> SimulationRun:
     """Simulate every strategy of `scenario`; the same clients and messages are used for each.
 
     Strategies are independent, so with `workers` > 1 (default: up to 2 for the fast path) they run in forked
     worker processes that share the run's context copy-on-write; results are identical to a serial run.
+    With `restart_downtime_s`, each result also carries the reconnect storm of one process restarting after
+    that downtime (sim.reconnect).
     """
     cal = calibration if calibration is not None else load_calibration(scenario.calibration)
     keep_freed_memory()
@@ -183,6 +187,8 @@ def simulate(
             for s in strategies
         }
     results = {s.spec: done[s.spec][0] for s in strategies}
+    if restart_downtime_s is not None:
+        results = {s.spec: storm_after_run(s, ctx, results[s.spec], restart_downtime_s) for s in strategies}
     records = {s.spec: done[s.spec][1] for s in strategies}
     scen = scenario.to_dict()
     scen["calibration_values"] = cal.to_dict()
