@@ -39,6 +39,8 @@ class PushSettings:
     """Connections subscribed to the measured order."""
     max_posts: int = 400
     """Most messages posted per kind (fewer once the CPU target is reached)."""
+    heartbeat_streams: int = 400
+    """Idle SSE streams whose heartbeats are counted."""
 
 
 async def _until(check: Callable[[], bool], limit_s: float, what: str) -> None:
@@ -121,7 +123,7 @@ async def measure_heartbeat(
     control = await Conn.open(target.host, target.port)
     subs: list[Subscriber] = []
     try:
-        subs, _order = await _subscribe("sse", target, plan, control, s.subscribers)
+        subs, _order = await _subscribe("sse", target, plan, control, s.heartbeat_streams)
         await _until(lambda: all(x.heartbeats > 0 for x in subs), 10.0, "a first heartbeat on every stream")
         beats0, bytes0 = sum(x.heartbeats for x in subs), sum(x.received for x in subs)
         started, cpu0 = time.monotonic(), clock()

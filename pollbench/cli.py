@@ -29,6 +29,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("capacity", "capacity"),
     ("bench", "bench"),
     ("loadtest", "loadtest"),
+    ("calibrate", "calibrate"),
     ("report", "report"),
     ("check", "check"),
     ("audit", "audit"),
