@@ -14,6 +14,10 @@ empty polls, bytes, server utilization, queue waits, open connections and radio 
 Flags override the scenario file. Example:
 
   pollbench simulate --strategies all --clients 100000 --duration 1h --out results/sim
+
+With --restart-downtime S it also models one server process dying and coming back S seconds later: how long
+its clients take to reconnect (retrying with capped exponential backoff and full jitter) and how long the
+reconnect storm keeps the process saturated.
 """
 
 
@@ -52,6 +56,12 @@ def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
 def configure(parser: argparse.ArgumentParser) -> None:
     add_scenario_arguments(parser)
     parser.add_argument("--out", metavar="DIR", help="write summary.json and deliveries.parquet into DIR")
+    parser.add_argument(
+        "--restart-downtime",
+        metavar="S",
+        help="also model a restart of one server process down S seconds (e.g. 10, 30s, 2m; 0 = an instant "
+        "restart): the reconnect storm per strategy (default: off)",
+    )
 
 
 def scenario_from_args(args: argparse.Namespace) -> Any:
@@ -85,17 +95,34 @@ def load_calibration_or_fail(path: str | None) -> Any:
         raise CommandError(str(exc)) from None
 
 
+def restart_downtime(value: str | None) -> float | None:
+    """Seconds of --restart-downtime (None when not given); 0 is an instant restart."""
+    from pollbench.commands import CommandError
+    from pollbench.scenario import ScenarioError, parse_duration
+
+    if value is None:
+        return None
+    try:
+        seconds = 0.0 if value.strip() in ("0", "0s", "0.0") else parse_duration(value)
+    except ScenarioError:
+        raise CommandError(
+            f"--restart-downtime must be seconds >= 0 or like '30s', '2m', got {value!r}"
+        ) from None
+    return seconds
+
+
 def run(args: argparse.Namespace) -> int:
     from pollbench.results import write_deliveries, write_summary
     from sim.run import simulate
 
     scenario = scenario_from_args(args)
     calibration = load_calibration_or_fail(scenario.calibration)
+    downtime = restart_downtime(args.restart_downtime)
     show_progress = not args.json and sys.stderr.isatty()
     if show_progress:
-        run_ = _with_progress(scenario, calibration, args.engine)
+        run_ = _with_progress(scenario, calibration, args.engine, downtime)
     else:
-        run_ = simulate(scenario, engine=args.engine, calibration=calibration)
+        run_ = simulate(scenario, engine=args.engine, calibration=calibration, restart_downtime_s=downtime)
     summary = run_.summary
     sampled = any(r.extra.get("deliveries_sampled") for r in summary.strategies.values())
     if args.out:
@@ -107,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(_finite(asdict(summary)), indent=2))
         return 0
     _print_table(summary)
+    if downtime is not None:
+        _print_storm_table(summary)
     if args.out:
         note = (
             " (sampled: every k-th message per strategy, see extra.deliveries_recorded_every)"
@@ -130,7 +159,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _with_progress(scenario: Any, calibration: Any, engine: Any) -> Any:
+def _with_progress(scenario: Any, calibration: Any, engine: Any, downtime: float | None) -> Any:
     from rich.progress import Progress
 
     from pollbench.strategies import parse_strategies
@@ -143,7 +172,9 @@ def _with_progress(scenario: Any, calibration: Any, engine: Any) -> Any:
         def progress(spec: str, fraction: float) -> None:
             bar.update(tasks[spec], completed=fraction)
 
-        return simulate(scenario, engine=engine, calibration=calibration, progress=progress)
+        return simulate(
+            scenario, engine=engine, calibration=calibration, progress=progress, restart_downtime_s=downtime
+        )
 
 
 def _seconds(x: float) -> str:
@@ -204,3 +235,43 @@ def _print_table(summary: Any) -> None:
             f"[yellow]! offered load > 1: {', '.join(overloaded)} overload one process; "
             "try more --server-processes or 'pollbench capacity'[/yellow]"
         )
+
+
+def _print_storm_table(summary: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    storms = {spec: r.reconnect_storm for spec, r in summary.strategies.items() if r.reconnect_storm}
+    if not storms:
+        return
+    first = next(iter(storms.values()))
+    policy = first.backoff
+    table = Table(
+        title=f"Reconnect storm: one server process with {first.clients:,} clients down "
+        f"{first.downtime_s:g} s, clients retrying with backoff (initial {policy.get('initial_s', '?')} s, "
+        f"cap {policy.get('cap_s', '?')} s, full jitter)"
+    )
+    for col in ("strategy", "notice", "50% back", "99% back", "all back", "refused", "peak req/s",
+                "x normal", "wait peak", "wait p99", "saturated"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("strategy", "notice") else "right")
+    for spec, st in storms.items():
+        ratio = st.peak_rate_per_s / st.normal_rate_per_s if st.normal_rate_per_s > 0 else float("inf")
+        table.add_row(
+            spec,
+            st.notice,
+            _seconds(st.back_50_s),
+            _seconds(st.back_99_s),
+            _seconds(st.back_100_s),
+            f"{st.failed_attempts:,}",
+            f"{st.peak_rate_per_s:,.0f}",
+            f"{ratio:,.1f}",
+            _seconds(st.wait_peak_s),
+            _seconds(st.wait_p99_s),
+            _seconds(st.saturated_s),
+        )
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    console.print(table)
+    console.print(
+        "times count from the crash; 'refused' = attempts while the process was down; 'saturated' = the "
+        "event loop's busy period holding the longest wait (see docs/simulator.md)"
+    )

@@ -11,6 +11,7 @@ from pollbench.results import (
     LatencyStats,
     MessageCounts,
     QueueWait,
+    ReconnectStorm,
     ResultsError,
     StrategyResult,
     Summary,
@@ -68,6 +69,53 @@ def test_summary_round_trips_through_json_with_nan_as_null(tmp_path):
     assert back.strategies["poll:3"].latency_s == summary.strategies["poll:3"].latency_s
     assert math.isnan(back.strategies["poll:3"].energy_j_per_client_hour)
     assert back.seed == 4 and back.source == "sim"
+
+
+def _storm(**kw):
+    base = dict(
+        downtime_s=10.0, clients=4000, notice="at the crash", back_50_s=12.6, back_99_s=19.0,
+        back_100_s=19.8, wait_peak_s=0.01, wait_p99_s=0.006, failed_attempts=20383, failed_attempts_max=9,
+        peak_rate_per_s=980.0, normal_rate_per_s=267.0, rate_window_s=0.1, capacity_per_s=1250.0,
+        saturated_s=0.05, saturated_until_s=10.8,
+        backoff={"initial_s": 0.5, "factor": 2.0, "cap_s": 10.0, "jitter": True},
+    )  # fmt: skip
+    base.update(kw)
+    return ReconnectStorm(**base)
+
+
+def test_a_reconnect_storm_round_trips_through_summary_json(tmp_path):
+    summary = Summary(source="sim", scenario={}, strategies={"sse": _result(reconnect_storm=_storm())})
+    write_summary(tmp_path, summary)
+    assert read_summary(tmp_path).strategies["sse"].reconnect_storm == _storm()
+
+
+def test_a_storm_with_nan_figures_reads_back_as_nan(tmp_path):
+    summary = Summary(
+        source="sim", scenario={}, strategies={"sse": _result(reconnect_storm=_storm(wait_p99_s=math.nan))}
+    )
+    write_summary(tmp_path, summary)
+    assert json.loads((tmp_path / "summary.json").read_text())["strategies"]["sse"]["reconnect_storm"][
+        "wait_p99_s"
+    ] is None
+    assert math.isnan(read_summary(tmp_path).strategies["sse"].reconnect_storm.wait_p99_s)
+
+
+def test_results_without_a_storm_write_null_and_old_files_without_the_key_still_read(tmp_path):
+    write_summary(tmp_path, Summary(source="sim", scenario={}, strategies={"poll:3": _result()}))
+    raw = json.loads((tmp_path / "summary.json").read_text())
+    assert raw["strategies"]["poll:3"]["reconnect_storm"] is None
+    del raw["strategies"]["poll:3"]["reconnect_storm"]  # a summary written before the field existed
+    (tmp_path / "summary.json").write_text(json.dumps(raw))
+    assert read_summary(tmp_path).strategies["poll:3"].reconnect_storm is None
+
+
+def test_a_storm_block_missing_a_figure_is_a_schema_error(tmp_path):
+    write_summary(tmp_path, Summary(source="sim", scenario={}, strategies={"sse": _result()}))
+    raw = json.loads((tmp_path / "summary.json").read_text())
+    raw["strategies"]["sse"]["reconnect_storm"] = {"downtime_s": 1.0}
+    (tmp_path / "summary.json").write_text(json.dumps(raw))
+    with pytest.raises(ResultsError, match="does not follow the pollbench schema"):
+        read_summary(tmp_path)
 
 
 def test_the_documented_top_level_keys_are_written(tmp_path):

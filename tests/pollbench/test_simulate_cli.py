@@ -95,3 +95,24 @@ def test_subprocess_smoke():
     )
     assert proc.returncode == 0, proc.stderr
     assert "ws" in proc.stdout
+
+
+def test_restart_downtime_adds_a_storm_per_strategy_to_the_summary_and_a_table(tmp_path, capsys):
+    out = tmp_path / "res"
+    assert main(["simulate", *SMALL, "--restart-downtime", "20s", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Reconnect storm" in text and "at the crash" in text and "at their next poll" in text
+    storms = {spec: r.reconnect_storm for spec, r in read_summary(out).strategies.items()}
+    assert all(s is not None and s.downtime_s == 20.0 and s.back_50_s >= 20.0 for s in storms.values())
+
+
+def test_without_restart_downtime_the_storm_is_null_in_the_json(capsys):
+    assert main(["simulate", *SMALL, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert all(s["reconnect_storm"] is None for s in data["strategies"].values())
+
+
+def test_a_bad_restart_downtime_is_one_line_and_exit_2(capsys):
+    assert main(["simulate", *SMALL, "--restart-downtime", "soon", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "--restart-downtime must be seconds >= 0" in err and "Traceback" not in err
