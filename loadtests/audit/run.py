@@ -212,9 +212,12 @@ class _Audit:
             async with asyncio.TaskGroup() as group:
                 if killer is not None:
                     group.create_task(killer.run())
+                    # Crashes only while sending: posts still retrying after that, and the drain, need the
+                    # server up (the killer returns once its restart in progress, if any, is done).
+                    loop.call_at(stop_new_at, killer.stop)
                 await self.senders.run(stop_new_at=stop_new_at, give_up_at=stop_new_at + cfg.retry_grace_s)
                 if killer is not None:
-                    killer.stop()  # the killer returns with the server up: the drain needs it
+                    killer.stop()
         except ExceptionGroup as failed:
             raise failed.exceptions[0] from None
         return loop.time() - started

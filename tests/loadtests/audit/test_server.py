@@ -54,9 +54,12 @@ async def test_an_acknowledged_message_survives_sigkill_and_old_tokens_still_wor
 async def test_the_database_holds_no_seeded_messages(server: AuditServer) -> None:
     """Orders start empty, so every message in them is one the audit sent."""
     customer = server.fixtures()["customers"][0]
-    async with aiohttp.ClientSession() as session, session.get(
-        server.base_url + "/api/orders", headers={"Authorization": f"Bearer {customer['token']}"}
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            server.base_url + "/api/orders", headers={"Authorization": f"Bearer {customer['token']}"}
+        ) as resp,
+    ):
         orders = (await resp.json())["orders"]
     assert [o["total"] for o in orders] == [0, 0]
 

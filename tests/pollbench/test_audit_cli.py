@@ -1,0 +1,82 @@
+"""``pollbench audit`` on the command line: bad input exits 2 with a sentence; a clean run exits 0 and
+prints the issue's JSON; Ctrl-C exits 130 and takes the server down with it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from pollbench.cli import main
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--strategies", "poll:fast"], "interval must be a number"),
+        (["--strategies", "carrier-pigeon"], "unknown strategy"),
+        (["--orders", "0"], "--orders must be at least 1"),
+        (["--messages", "-5"], "--messages must be at least 1"),
+        (["--orders-per-customer", "0"], "--orders-per-customer must be at least 1"),
+        (["--duration", "soon"], "--duration: duration must be"),
+        (["--kill-server-every", "0"], "--kill-server-every: duration must be positive"),
+        (["--drain=-1s"], "--drain: duration must be"),
+    ],
+)
+def test_bad_input_exits_2_with_a_clear_message(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["audit", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_a_clean_run_exits_0_and_prints_the_verdict_json(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["audit", "--strategies", "poll:0.5,sse", "--orders", "4", "--orders-per-customer", "2",
+            "--messages", "40", "--duration", "2s", "--drain", "20s", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {k: doc[k] for k in ("acknowledged", "lost", "duplicated", "out_of_order", "server_restarts")} == {
+        "acknowledged": 40, "lost": 0, "duplicated": 0, "out_of_order": 0, "server_restarts": 0,
+    }  # fmt: skip
+    assert doc["per_strategy"] == {
+        spec: {**doc["per_strategy"][spec], "delivered": 40, "lost": 0, "duplicated": 0, "out_of_order": 0}
+        for spec in ("poll:0.5", "sse")
+    }
+
+
+def _server_child(parent: psutil.Process, deadline: float) -> psutil.Process:
+    while time.monotonic() < deadline:
+        for child in parent.children(recursive=True):
+            try:
+                if "serve" in child.cmdline():
+                    return child
+            except psutil.NoSuchProcess:
+                continue
+        time.sleep(0.05)
+    raise AssertionError("the audit never started its server")
+
+
+def test_ctrl_c_exits_130_and_stops_the_server() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pollbench", "audit", "--strategies", "ws", "--orders", "2",
+         "--messages", "1000", "--duration", "60s"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        server = _server_child(psutil.Process(proc.pid), time.monotonic() + 30)
+        time.sleep(1.0)  # let traffic start
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+        assert "interrupted" in (proc.stderr.read() if proc.stderr else "")
+        server.wait(timeout=10)  # gone (raises TimeoutExpired if it is still running)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
