@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import gevent
 from locust import User, events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
@@ -80,6 +81,7 @@ def _add_arguments(parser: Any) -> None:
     add("--receivers", type=int, default=0, help="receiving clients in the test (0: all customers)")
     add("--customers-per-sender", type=int, default=25, help="customers one sender user serves")
     add("--send-for", type=float, default=0.0, help="senders stop after this many seconds (0: never)")
+    add("--stop-after", type=float, default=0.0, help="quit the run after this many seconds (0: never)")
     add("--raw-dir", default="", help="directory for exact per-process delivery records")
     add("--seed", type=int, default=1, help="seed of every random stream")
     add("--hidden-fraction", type=float, default=0.0, help="share of adaptive clients with hidden tabs")
@@ -156,7 +158,25 @@ def _size_the_test(options: Any, needed: int) -> None:
         )
 
 
+def _stop_at(environment: Environment, seconds: float) -> None:
+    """Quit the run `seconds` after it started, judged by the monotonic clock, not by an event-loop timer.
+
+    Locust's own --run-time is a single gevent timer armed from the loop's cached clock. When several load
+    tests start at once on a busy machine that clock can lag by seconds, and an 11 s run was stopped after
+    0.4 s. Short sleeps re-checked against time.monotonic() cannot end early.
+    """
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        gevent.sleep(min(0.5, left))
+    log.info("pollbench: run time of %.0f s reached, stopping", seconds)
+    if environment.runner is not None:
+        environment.runner.quit()
+
+
 def _start(environment: Environment, **_: Any) -> None:
+    options = environment.parsed_options
+    if options is not None and options.stop_after > 0 and not isinstance(environment.runner, WorkerRunner):
+        gevent.spawn(_stop_at, environment, float(options.stop_after))
     if isinstance(environment.runner, MasterRunner) or environment.parsed_options is None:
         return
     options = environment.parsed_options

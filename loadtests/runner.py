@@ -93,6 +93,8 @@ class LoadTestConfig:
     """Approximate JSON size of one message."""
     seed: int = 1
     """Seed of every random stream."""
+    parallel: int = 1
+    """Strategies measured at the same time, each against its own server (only without ``host``)."""
 
     @property
     def senders(self) -> int:
@@ -127,7 +129,7 @@ def locust_command(
     cmd = [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", base_url,
         "-u", str(config.users + config.senders + config.admin_panels), "-r", f"{config.spawn_rate:g}",
-        "-t", f"{math.ceil(run_time)}s", "--stop-timeout", "0", "--exit-code-on-error", "0",
+        "--stop-after", f"{math.ceil(run_time)}", "--stop-timeout", "0", "--exit-code-on-error", "0",
         "--csv", str(locust_dir / name), "--html", str(locust_dir / f"{name}.html"), "--only-summary",
         "--strategy", strategy.spec, "--fixtures", str(fixtures), "--receivers", str(config.users),
         "--message-interval", f"{config.message_interval_s:g}", "--send-for", f"{config.duration_s:g}",

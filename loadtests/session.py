@@ -8,6 +8,7 @@ bytes), and checks the CI thresholds. Returns the process exit code: 0 ok, 1 a t
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from rich.console import Console
@@ -80,6 +81,12 @@ def _write(config: LoadTestConfig, scenario: Scenario, runs: list[StrategyRun]) 
     return summary
 
 
+def _add_task(progress: Progress, config: LoadTestConfig, strategy: Strategy) -> tuple[Any, float]:
+    drain = config.drain_s if config.drain_s is not None else drain_seconds(strategy, config.hidden_fraction)
+    total = config.duration_s + drain
+    return progress.add_task(f"{strategy.spec:<18}", total=total, info="starting server"), total
+
+
 def run_loadtest(
     config: LoadTestConfig,
     strategies: tuple[Strategy, ...],
@@ -97,42 +104,49 @@ def run_loadtest(
     if config.fixtures is not None:
         check_fixtures(config.fixtures, config.users)
     config.out.mkdir(parents=True, exist_ok=True)
-    runs: list[StrategyRun] = []
     columns = [
         TextColumn("{task.description}"),
         BarColumn(),
         TimeElapsedColumn(),
         TextColumn("{task.fields[info]}"),
     ]
+    # Longest first, so that parallel runs finish together; results keep the order the user gave.
+    order = sorted(strategies, key=lambda s: -drain_seconds(s, config.hidden_fraction))
+    done: dict[str, StrategyRun] = {}
     with Progress(*columns, console=console, transient=False) as progress:
-        for strategy in strategies:
-            drain = (
-                config.drain_s
-                if config.drain_s is not None
-                else drain_seconds(strategy, config.hidden_fraction)
-            )
-            total = config.duration_s + drain
-            task = progress.add_task(f"{strategy.spec:<18}", total=total, info="starting server")
+        tasks = {s.spec: _add_task(progress, config, s) for s in strategies}
 
-            def update(
-                spec: str, elapsed: float, sample: dict[str, Any], task: Any = task, total: float = total
-            ) -> None:
+        def one(strategy: Strategy) -> StrategyRun:
+            task, total = tasks[strategy.spec]
+
+            def update(spec: str, elapsed: float, sample: dict[str, Any]) -> None:
                 info = f"server CPU {sample['cpu']:.1f} s, {sample['conns']:.0f} conns" if sample else ""
                 progress.update(task, completed=min(elapsed, total), info=info)
 
-            try:
-                run = run_with_server(config, strategy, update)
-            except (ServerError, TimeoutError, ResultsError) as exc:
-                if runs:  # keep what the finished strategies measured
-                    _write(config, scenario, runs)
-                raise CommandError(f"{strategy.spec}: {exc}") from None
-            runs.append(run)
+            run = run_with_server(config, strategy, update)
             r = run.result
             progress.update(
                 task,
                 completed=total,
                 info=f"{r.messages.delivered} delivered, p99 {_fmt(r.latency_s.p99)} s, {r.failures} failed",
             )
+            return run
+
+        workers = max(1, min(config.parallel, len(order))) if config.host is None else 1
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="strategy") as pool:
+            futures = {pool.submit(one, s): s for s in order}
+            for future in as_completed(futures):
+                strategy = futures[future]
+                try:
+                    done[strategy.spec] = future.result()
+                except (ServerError, TimeoutError, ResultsError) as exc:
+                    for f in futures:
+                        f.cancel()
+                    finished = [done[s.spec] for s in strategies if s.spec in done]
+                    if finished:  # keep what the finished strategies measured
+                        _write(config, scenario, finished)
+                    raise CommandError(f"{strategy.spec}: {exc}") from None
+    runs = [done[s.spec] for s in strategies]
     summary = _write(config, scenario, runs)
     console.print(results_table(runs))
     out = config.out

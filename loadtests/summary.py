@@ -50,10 +50,12 @@ def strategy_result(
     polls = r.polls
     # Steady rate at the full population: requests per receiver-second of activity times the receivers.
     # Dividing by wall time instead would count the ramp-up and the drain (when senders are quiet) as idle
-    # load. Each receiver's one page load (GET /api/orders before it polls or connects) is a one-off, not
-    # steady load, so it is left out, as the simulator leaves it out.
+    # load. Each receiver's one page load (GET /api/orders before it polls or connects) and an SSE/WebSocket
+    # receiver's first connect are one-offs, not steady load, so they are left out, as the simulator leaves
+    # them out; reconnects stay in.
     active_s = run.client_minutes * 60.0
-    steady_requests = max(0, r.requests - run.clients)
+    one_offs = run.clients * (2 if strategy.transport in ("sse", "ws") else 1)
+    steady_requests = max(0, r.requests - one_offs)
     return StrategyResult(
         latency_s=latency_stats(run.deliveries["latency_s"].to_numpy()),
         requests_per_s=_ratio(steady_requests * run.clients, active_s),

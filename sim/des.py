@@ -155,7 +155,7 @@ def _push_client(
     sse = isinstance(spec, ServerSentEvents)
     period = spec.heartbeat_s if isinstance(spec, ServerSentEvents) else spec.ping_s
     per_message = (wire.sse_event_overhead if sse else wire.ws_frame_overhead) + wire.message_overhead
-    tally.requests += 1
+    tally.extra["connects"] = int(tally.extra.get("connects", 0)) + 1  # one-off: not in requests/s
     tally.bytes += wire.sse_connect if sse else wire.ws_connect
 
     def pushed(pair: int) -> None:

@@ -4,7 +4,8 @@ A commit fans out to every recipient's connection: one small job per delivery on
 process (its event loop writes the event), arriving at the commit. Heartbeats (SSE comments every 15 s) and
 pings (WebSocket, every 30 s) are periodic jobs per connection, laid out sorted like setInterval polls, and
 count in bytes and radio energy. Clients are connected before the run starts (steady state): each connect is
-counted once as a request and in bytes, but the connect burst does not enter the queue.
+counted in bytes and in ``extra["connects"]``, not in requests/s (a one-off, not steady load; the load
+test leaves it out the same way), and the connect burst does not enter the queue.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def _push_server(strategy: ServerSentEvents | WebSocket, ctx: RunContext, tally:
     loc = (ctx.pairs.client[idx] - server) // servers
     commits = ctx.pairs.commit_s[idx]
     tally.sent += idx.size
-    tally.requests += n
+    tally.extra["connects"] = int(tally.extra.get("connects", 0)) + n
     tally.bytes += n * (wire.sse_connect if sse else wire.ws_connect)
     tally.connection_s += n * duration
 

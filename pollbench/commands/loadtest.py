@@ -64,6 +64,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="Locust worker processes on this machine (default 1: one process)",
     )
     parser.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        metavar="N",
+        help="strategies measured at the same time, each with its own server (default 1; not with --host)",
+    )
+    parser.add_argument(
         "--master", action="store_true", help="run a Locust master and wait for external workers"
     )
     parser.add_argument(
@@ -146,6 +153,12 @@ def build_config(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         raise CommandError(f"--master-port must be 1..65535, got {args.master_port}")
     if args.processes < 1 or args.expect_workers < 1:
         raise CommandError("--processes and --expect-workers must be at least 1")
+    if args.parallel < 1:
+        raise CommandError(f"--parallel must be at least 1, got {args.parallel}")
+    if args.parallel > 1 and (args.host or args.master):
+        raise CommandError(
+            "--parallel runs one server per strategy; it cannot be used with --host or --master"
+        )
     host = check_target(args.host, allow_remote=args.allow_remote) if args.host else None
     fixtures = Path(args.fixtures).resolve() if args.fixtures else None
     if host and fixtures is None:
@@ -177,6 +190,7 @@ def build_config(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         hidden_fraction=scenario.hidden_fraction,
         message_bytes=scenario.message_bytes,
         seed=scenario.seed,
+        parallel=args.parallel,
     )
     return config, strategies, scenario
 

@@ -30,7 +30,7 @@ def test_command_runs_senders_plus_receivers_for_send_time_plus_drain(tmp_path: 
     )
     assert cmd[cmd.index("-f") + 1] == str(LOCUSTFILE)
     assert cmd[cmd.index("-u") + 1] == "104"  # 100 receivers + one sender per 25
-    assert cmd[cmd.index("-t") + 1] == "25s"  # 20 s of sending + poll:3's 5 s drain
+    assert cmd[cmd.index("--stop-after") + 1] == "25"  # 20 s of sending + poll:3's 5 s drain
     assert cmd[cmd.index("--send-for") + 1] == "20"
     assert "--processes" not in cmd and "--master" not in cmd
 
