@@ -81,7 +81,7 @@ def _check_out(path: Path) -> None:
 
 
 def _check_target(args: argparse.Namespace) -> None:
-    from loadtests.calibrate_server import CalibrateError, loopback_address
+    from loadtests.calibrate_server import CalibrateError, attach, loopback_address
 
     if args.host is None:
         if args.fixtures is not None:
@@ -95,6 +95,10 @@ def _check_target(args: argparse.Namespace) -> None:
         raise CommandError("--host needs --fixtures PATH (the file 'pollbench serve --fixtures' wrote)")
     if not args.fixtures.is_file():
         raise CommandError(f"--fixtures {args.fixtures}: file not found")
+    try:
+        attach(args.host, args.fixtures)  # the fixtures parse and a process of ours listens there
+    except CalibrateError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _bytes_of(kind: str, result: CalibrationResult) -> str:
@@ -142,7 +146,10 @@ def _measure(args: argparse.Namespace) -> CalibrationResult:
     from loadtests.server_process import sigterm_as_interrupt
 
     columns = (TextColumn("calibrate"), BarColumn(), TimeElapsedColumn(), TextColumn("{task.description}"))
-    with sigterm_as_interrupt(), Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    console = Console(stderr=True)
+    # Off a terminal (CI logs, captured output) a live bar only leaves blank lines behind.
+    progress_bar = Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
+    with sigterm_as_interrupt(), progress_bar as bar:
         task = bar.add_task("starting", total=1.0)
 
         def progress(what: str, done: float) -> None:

@@ -1,0 +1,96 @@
+"""End to end: a small calibration against its own reference server, read back by the simulator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from loadtests.calibrate import CalibrateSettings, CalibrationResult, calibrate
+from loadtests.calibrate_http import Budget
+from loadtests.calibrate_longpoll import LongPollSettings
+from loadtests.calibrate_memory import MemorySettings
+from loadtests.calibrate_push import PushSettings
+from sim.calibration import Calibration, ServiceTimes, load_calibration
+
+TINY = CalibrateSettings(
+    budget=Budget(cpu_s=0.1, max_s=3.0),
+    longpoll=LongPollSettings(waiters=300, rounds=2, timeout_s=1.0, orders=10),
+    push=PushSettings(subscribers=50, max_posts=100, heartbeat_streams=100),
+    memory=MemorySettings(connections=100, settle_pause_s=0.2, settle_max_s=1.5),
+    customers=12,
+)
+
+
+@pytest.fixture(scope="module")
+def result() -> CalibrationResult:
+    steps: list[tuple[str, float]] = []
+    res = calibrate(settings=TINY, progress=lambda what, done: steps.append((what, done)))
+    res.meta["_progress"] = steps  # kept for the progress test only
+    return res
+
+
+@pytest.fixture(scope="module")
+def written(result: CalibrationResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cal") / "calibration.json"
+    data = json.loads(result.to_json())
+    data["meta"].pop("_progress")
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_json_loads_in_the_simulator(written: Path, result: CalibrationResult) -> None:
+    cal = load_calibration(written)
+    assert cal == result.calibration
+    assert cal.meta["noop_us"] == pytest.approx(result.noop_s * 1e6, rel=0.01)
+
+
+def test_every_service_time_is_measured_and_positive(result: CalibrationResult) -> None:
+    measured = result.calibration.service_ms
+    for name in ServiceTimes.__dataclass_fields__:
+        assert getattr(measured, name) > 0, name
+    # every field comes from a sample of its own (the long-poll reply from the woken one, push from both)
+    sources = {"longpoll_reply": ["longpoll_woken"], "push": ["push_sse", "push_ws"]}
+    for name in ServiceTimes.__dataclass_fields__:
+        for kind in sources.get(name, [name]):
+            assert result.samples[kind].count > 0, kind
+
+
+def test_service_times_are_ordered_like_the_work(result: CalibrationResult) -> None:
+    """A 304 is answered from memory; a since-poll with news reads SQLite; a POST commits to disk.
+
+    (The full ~2 KB poll of an unchanged order comes from the server's body cache and costs about what a
+    304 does, so it is not ordered against it.)"""
+    s = result.calibration.service_ms
+    assert s.orders_304 < s.since
+    assert s.since_empty < s.since
+    assert s.post > 2 * s.orders_304
+
+
+def test_sample_sizes_are_recorded(result: CalibrationResult) -> None:
+    samples = result.meta["samples"]
+    for kind in ("noop", "orders_304", "since", "post", "push_sse", "push_ws", "ping", "heartbeat"):
+        assert samples[kind]["count"] > 0, kind
+        assert samples[kind]["cpu_s"] >= 0.05, kind  # at least 5 ticks behind every figure
+
+
+def test_wire_bytes_add_up_to_a_2kb_full_poll(result: CalibrationResult) -> None:
+    b = result.calibration.bytes
+    full = b.request + b.response_headers + b.full_messages_body
+    assert 1800 < full < 3200  # the seed's "~2 KB per poll", headers included
+    assert b.ws_ping == 8  # masked empty ping (6) + unmasked empty pong (2)
+
+
+def test_memory_per_connection_is_measured(result: CalibrationResult) -> None:
+    per = result.calibration.memory_per_connection_bytes
+    assert per != Calibration().memory_per_connection_bytes
+    assert 1024 < per < 256 * 1024
+    assert {m["connections"] for m in result.meta["memory"].values()} == {100}
+
+
+def test_progress_reaches_the_end(result: CalibrationResult) -> None:
+    steps = result.meta["_progress"]
+    fractions = [done for _what, done in steps]
+    assert fractions == sorted(fractions)
+    assert fractions[-1] == pytest.approx(1.0)
