@@ -199,7 +199,10 @@ def _agreement_table(table: pd.DataFrame) -> Table:
 
 
 def display_tables(contents: ReportContents) -> dict[str, Table]:
-    """The report's tables, keyed metrics / basis / plan / agreement (agreement absent when nothing pairs)."""
+    """The report's tables, keyed metrics / basis / plan / agreement / storm (agreement absent when nothing
+    pairs, storm when no run modelled a restart)."""
+    from reports.storm import storm_table  # imported here: reports.storm builds on this module's Table
+
     tables = {
         "metrics": _metrics_table(contents.results),
         "basis": _basis_table(contents.plan),
@@ -207,6 +210,9 @@ def display_tables(contents: ReportContents) -> dict[str, Table]:
     }
     if not contents.agreement.empty:
         tables["agreement"] = _agreement_table(contents.agreement)
+    storm = storm_table(contents.results)
+    if storm is not None:
+        tables["storm"] = storm
     return tables
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from reports.charts import Chart
 from reports.contents import ReportContents, Table, disagreements, display_tables
 from reports.findings import Finding
+from reports.storm import STORM_TITLE, storm_notes
 
 __all__ = ["render_html"]
 
@@ -138,6 +139,15 @@ def _agreement(contents: ReportContents, tables: dict[str, Table]) -> list[str]:
     return out
 
 
+def _storm(contents: ReportContents, tables: dict[str, Table]) -> list[str]:
+    if "storm" not in tables:
+        return []
+    notes = storm_notes(contents.results)
+    items = "".join(f"<li>{escape(n)}</li>" for n in notes[1:])
+    intro = f"<p>{escape(notes[0])}</p><ul>{items}</ul>"
+    return [f"<h2>{escape(STORM_TITLE)}</h2>", intro, _table(tables["storm"])]
+
+
 def render_html(contents: ReportContents, *, report_dir: str | Path) -> str:
     """The whole report as one HTML document; SVG links are relative to `report_dir`."""
     base = Path(report_dir)
@@ -159,6 +169,7 @@ def render_html(contents: ReportContents, *, report_dir: str | Path) -> str:
         "<h2>Capacity plan</h2>",
         _table(tables["basis"]),
         _table(tables["plan"]),
+        *_storm(contents, tables),
         "<h2>Figures per strategy</h2>",
         _table(tables["metrics"]),
         "<h2>Charts</h2>",

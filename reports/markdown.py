@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reports.contents import ReportContents, Table, disagreements, display_tables
+from reports.storm import STORM_TITLE, storm_notes
 
 __all__ = ["markdown_table", "render_markdown"]
 
@@ -59,6 +60,10 @@ def render_markdown(contents: ReportContents, *, report_dir: str | Path) -> str:
             out += ["Every compared figure is within its bar.", ""]
         out += [markdown_table(tables["agreement"]), ""]
     out += ["## Capacity plan", "", markdown_table(tables["basis"]), "", markdown_table(tables["plan"]), ""]
+    if "storm" in tables:
+        notes = storm_notes(contents.results)
+        out += [f"## {STORM_TITLE}", "", notes[0], "", *[f"- {n}" for n in notes[1:]], ""]
+        out += [markdown_table(tables["storm"]), ""]
     out += ["## Figures per strategy", "", markdown_table(tables["metrics"]), ""]
     out += ["## Charts", ""]
     for chart in contents.charts:
