@@ -93,7 +93,14 @@ def _caption(result: AuditResult) -> str:
 
 def print_table(result: AuditResult, console: Console | None = None) -> None:
     """The verdict table and, when something went wrong, the first findings."""
-    out = console or Console()
+    # Piped output (CI logs) gets a fixed width wide enough for every column, not rich's 80.
+    out = console or (Console() if Console().is_terminal else Console(width=120))
     out.print(verdict_table(result))
+    if result.attempted < result.planned:
+        out.print(
+            f"[yellow]note:[/yellow] only {result.attempted} of {result.planned} planned messages were "
+            f"posted within the sending phase ({result.sending_s:.0f} s): this machine (or the crashes) "
+            "could not keep up with the rate; give --duration more time to post them all."
+        )
     for finding in result.reconciliation.examples:
         out.print(f"  {finding.kind}: {finding.subscriber} order {finding.order_id} seq {finding.seq}")

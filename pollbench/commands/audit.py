@@ -121,10 +121,8 @@ def build_config(args: argparse.Namespace) -> AuditConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
-
     from loadtests.audit.progress import AuditProgress
-    from loadtests.audit.run import run_audit
+    from loadtests.audit.run import run_audit_blocking
     from loadtests.audit.server import AuditServer, AuditServerError
     from loadtests.server_process import sigterm_as_interrupt
 
@@ -132,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     servers: list[AuditServer] = []
     try:
         with sigterm_as_interrupt(), AuditProgress(config) as progress:
-            result = asyncio.run(run_audit(config, on_progress=progress.update, on_server=servers.append))
+            result = run_audit_blocking(config, on_progress=progress.update, on_server=servers.append)
     except AuditServerError as exc:
         raise CommandError(f"the reference server did not start: {exc}") from None
     finally:
