@@ -40,7 +40,7 @@ async def expect_error_frame(ws: aiohttp.ClientWebSocketResponse, code: str) -> 
 async def expect_close(ws: aiohttp.ClientWebSocketResponse, code: int, reason_part: str) -> None:
     frame = await ws.receive(timeout=2)
     assert frame.type == aiohttp.WSMsgType.CLOSE, frame
-    assert frame.data == code and reason_part in frame.extra, (frame.data, frame.extra)
+    assert frame.data == code and reason_part in (frame.extra or ""), (frame.data, frame.extra)
 
 
 @pytest.mark.parametrize(
