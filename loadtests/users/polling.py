@@ -135,6 +135,7 @@ def differential_tick(user: ReceiverUser, conn: HttpConnection) -> int | None:
         return None
     if resp.status == 304:
         return 0
+    user.etag = resp.headers.get("etag")  # at once: an overlapping tick should see a 304, not refetch
     news = 0
     for order in json.loads(resp.body)["orders"]:
         order_id = order["orderId"]
@@ -149,10 +150,9 @@ def differential_tick(user: ReceiverUser, conn: HttpConnection) -> int | None:
             headers=user.auth,
         )
         if r is None:
-            # The ETag stays the old one, so the retry sees this order move again and fetches it.
+            user.etag = None  # forget the list: the retry then sees this order's cursor moved, and fetches it
             return None
         news += user.deliver_all(json.loads(r.body)["messages"])
-    user.etag = resp.headers.get("etag")
     return news
 
 
