@@ -10,8 +10,8 @@ the *registration* of those requests (parse, authenticate, park a future). Then 
   woken reply; or
 - a *timeout* round asks for a short ``timeout`` and lets every request expire into a 204.
 
-Rounds alternate wake and timeout, and the figures are sums over the rounds, so the CPU tick is a small
-share of each.
+Rounds of either kind run until each has accumulated its CPU target, and the figures are sums over the
+rounds, so the CPU tick is a small share of each.
 """
 
 from __future__ import annotations
@@ -35,14 +35,19 @@ Report = Callable[[Sample], None]
 class LongPollSettings:
     """How many long-polls the measurement parks and how often."""
 
-    waiters: int = 2000
+    waiters: int = 6000
     """Connections, each holding one long-poll per round."""
-    rounds: int = 4
-    """Rounds, alternately wake and timeout (an even number measures both equally)."""
+    cpu_s: float = 0.5
+    """Server CPU to accumulate for the woken replies and for the timeouts (rounds run until both have)."""
+    max_rounds: int = 6
+    """Give up adding rounds after this many (wake and timeout rounds together)."""
+    max_s: float = 30.0
+    """Start no new round after this many seconds."""
     orders: int = 20
     """Orders the waiters are spread over (one post per order wakes a round)."""
-    timeout_s: float = 2.0
-    """``timeout`` of the timeout rounds: long enough for the registration to be read first."""
+    timeout_s: float = 0.6
+    """``timeout`` of the timeout rounds: long enough for the registration to be read first (a round where
+    an answer came before that reading is discarded and the timeout doubled)."""
 
 
 @dataclass(slots=True)
@@ -52,6 +57,11 @@ class _Tally:
     cpu_s: float = 0.0
     count: int = 0
     wall_s: float = 0.0
+
+    def add(self, cpu_s: float, count: int, wall_s: float) -> None:
+        self.cpu_s += cpu_s
+        self.count += count
+        self.wall_s += wall_s
 
     def sample(self, kind: str) -> Sample:
         return Sample(kind=kind, count=self.count, cpu_s=max(self.cpu_s, 0.0), wall_s=self.wall_s)
@@ -67,36 +77,64 @@ async def _open_crowd(target: Target, n: int) -> list[Conn]:
     return list(await asyncio.gather(*(one() for _ in range(n))))
 
 
-async def _answers(conns: list[Conn], expect: int, limit_s: float) -> None:
+async def _answer(conn: Conn, expect: int) -> float:
+    """Wait for one long-poll's answer; the monotonic time it arrived."""
+    status, _head, _body = await conn.read_response()
+    if status != expect:
+        raise CalibrateError(f"a long-poll answered {status}, expected {expect}")
+    return time.monotonic()
+
+
+async def _answers(answers: asyncio.Future[list[float]], limit_s: float) -> list[float]:
     try:
-        async with asyncio.timeout(limit_s):
-            results = await asyncio.gather(*(c.read_response() for c in conns))
+        return await asyncio.wait_for(answers, limit_s)
     except TimeoutError:
         raise CalibrateError(f"long-polls not answered within {limit_s:.0f} s") from None
-    wrong = [status for status, _h, _b in results if status != expect]
-    if wrong:
-        raise CalibrateError(f"{len(wrong)} long-polls answered {wrong[0]}, expected {expect}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Round:
+    """CPU readings of one round."""
+
+    parked_s: float
+    """CPU from sending the long-polls until the server went quiet with all of them parked."""
+    answered_s: float
+    """CPU from then until every long-poll was answered (including any posts)."""
+    posts: int
+    """Messages posted to wake the round (0 for a timeout round)."""
+    clean: bool
+    """False when an answer arrived before the quiet reading (a timeout fired before it)."""
 
 
 async def _round(
-    conns: list[Conn], control: Conn, plan: Plan, clock: CpuClock, wake: bool, s: LongPollSettings
-) -> tuple[float, float, int]:
-    """One round: (registration CPU, answer CPU including posts, posts made)."""
+    conns: list[Conn],
+    control: Conn,
+    plan: Plan,
+    clock: CpuClock,
+    timeout_s: float | None,
+    s: LongPollSettings,
+) -> _Round:
+    """One round: woken by posts (``timeout_s`` None) or left to expire after ``timeout_s``."""
     owners = {c.id: c for c in plan.writers}
     pairs = [(c.id, o) for c, o in plan.writer_orders][: s.orders]
     cursors = await order_cursors(control, plan)
-    timeout = 60.0 if wake else s.timeout_s
+    timeout = 60.0 if timeout_s is None else timeout_s
     cpu0 = await asyncio.to_thread(clock.quiet)
     for i, conn in enumerate(conns):
         customer_id, order_id = pairs[i % len(pairs)]
         conn.writer.write(plan.wait(owners[customer_id], order_id, cursors[order_id], timeout))
     await asyncio.gather(*(c.writer.drain() for c in conns))
+    expect = 200 if timeout_s is None else 204
+    answers = asyncio.gather(*(_answer(c, expect) for c in conns))
     cpu1 = await asyncio.to_thread(clock.quiet)
-    if wake:
+    parked_at = time.monotonic()
+    if timeout_s is None:
         await post_round(control, plan, pairs)
-    await _answers(conns, 200 if wake else 204, 30.0 + timeout)
+    arrived = await _answers(answers, 30.0 + timeout)
     cpu2 = await asyncio.to_thread(clock.quiet)
-    return cpu1 - cpu0, cpu2 - cpu1, len(pairs) if wake else 0
+    clean = min(arrived) > parked_at
+    posts = len(pairs) if timeout_s is None else 0
+    return _Round(parked_s=cpu1 - cpu0, answered_s=cpu2 - cpu1, posts=posts, clean=clean)
 
 
 async def measure_longpoll(
@@ -106,17 +144,21 @@ async def measure_longpoll(
     register, woken, expired = _Tally(), _Tally(), _Tally()
     conns = await _open_crowd(target, settings.waiters)
     control = await Conn.open(target.host, target.port)
+    timeout_s, stop_at = settings.timeout_s, time.monotonic() + settings.max_s
     try:
-        for r in range(settings.rounds):
-            wake = r % 2 == 0
+        for _ in range(settings.max_rounds):
+            done = min(woken.cpu_s, expired.cpu_s) >= settings.cpu_s
+            if done or (woken.count and expired.count and time.monotonic() > stop_at):
+                break
+            wake = woken.cpu_s <= expired.cpu_s  # the one further from its target goes next
             started = time.monotonic()
-            parked, answered, posts = await _round(conns, control, plan, clock, wake, settings)
-            register.cpu_s += parked
-            register.count += len(conns)
+            r = await _round(conns, control, plan, clock, None if wake else timeout_s, settings)
+            if not r.clean:
+                timeout_s *= 2  # the machine is slow: give the registration reading more room
+                continue
+            register.add(r.parked_s, len(conns), 0.0)
             answer = woken if wake else expired
-            answer.cpu_s += answered - posts * post_s
-            answer.count += len(conns)
-            answer.wall_s += time.monotonic() - started
+            answer.add(r.answered_s - r.posts * post_s, len(conns), time.monotonic() - started)
             report(answer.sample("longpoll_woken" if wake else "longpoll_timeout"))
     finally:
         control.close()

@@ -1,8 +1,9 @@
 """Server memory per open push connection, from the resident memory of the server process.
 
-Reuses the server benchmark's pieces: the idle subscriber crowd of :mod:`reference_server.bench_push`
-(its own process, so its memory is never the server's), :func:`~reference_server.bench_process.spawn` to
-run it and :func:`~reference_server.bench_process.settled_rss` to read memory once it holds still.
+Reuses the server benchmark's pieces: the subscriber openers of :mod:`reference_server.bench_push` (an
+EventSource request, or a WebSocket plus its ``subscribe``/``subscribed`` exchange), run here in this
+process's event loop (the client's memory is this process's, never the server's), and
+:func:`~reference_server.bench_process.settled_rss` to read the server's memory once it holds still.
 
 The crowds are *stacked*: the server's settled memory is read with no crowd, with an SSE crowd held, then
 with a WebSocket crowd held on top of it. Nothing is freed between readings, so the second crowd cannot
@@ -12,17 +13,19 @@ could not avoid by restarting it).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import sys
-import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
+import aiohttp
+
+from loadtests.calibrate_http import Conn
 from loadtests.calibrate_plan import Plan
+from loadtests.calibrate_polls import order_cursors
 from loadtests.calibrate_server import CalibrateError, Target
-from reference_server.bench_http import ShapeError, push_targets
-from reference_server.bench_process import ChildError, LineReader, settled_rss, spawn
+from reference_server.bench_process import settled_rss
+from reference_server.bench_push import OPENERS, PushTarget
 
 __all__ = ["MemoryFigure", "MemorySettings", "measure_memory"]
 
@@ -31,9 +34,9 @@ __all__ = ["MemoryFigure", "MemorySettings", "measure_memory"]
 class MemorySettings:
     """Crowd sizes and how long to wait for memory to settle."""
 
-    connections: int = 1000
+    connections: int = 500
     """Idle connections per crowd (one SSE crowd, one WebSocket crowd)."""
-    settle_pause_s: float = 1.0
+    settle_pause_s: float = 0.5
     """Pause before reading memory, so pending frees land."""
     settle_max_s: float = 5.0
     """Longest wait for memory to hold still."""
@@ -58,60 +61,61 @@ class MemoryFigure:
         return (self.rss_held - self.rss_before) / self.opened if self.opened else float("nan")
 
 
-def _crowd_argv(kind: str, target: Target, targets: Path, count: int) -> list[str]:
+async def _targets(target: Target, plan: Plan) -> list[PushTarget]:
+    """Subscriber identities on the first writers' orders, starting live at each order's cursor."""
+    conn = await Conn.open(target.host, target.port)
+    try:
+        cursors = await order_cursors(conn, plan)
+    finally:
+        conn.close()
     return [
-        sys.executable, "-m", "reference_server.bench_push", "--kind", kind, "--base-url", target.base_url,
-        "--targets", str(targets), "--count", str(count), "--concurrency", "100",
-        "--open-budget-s", "60", "--hold-s", "180",
-    ]  # fmt: skip
+        PushTarget(token=c.token, order_id=o, since=cursors[o]) for c in plan.writers[:10] for o in c.orders
+    ]
 
 
-@contextlib.contextmanager
-def _crowd(kind: str, target: Target, targets: Path, count: int, workdir: Path) -> Iterator[int]:
-    """Hold ``count`` idle ``kind`` connections; yields how many opened."""
-    with spawn(
-        f"calibrate {kind} crowd", _crowd_argv(kind, target, targets, count), workdir, pipe_io=True
-    ) as c:
-        reader = LineReader(c)
-        deadline = time.monotonic() + 90.0
-        while (line := reader.readline(deadline)) is not None and not line.startswith("ready"):
-            pass
-        if line is None:
-            raise CalibrateError(f"the {kind} crowd did not report ready:\n{c.stderr_tail()}")
-        opened, failed = (int(x) for x in line.split()[1:3])
+@contextlib.asynccontextmanager
+async def _crowd(
+    kind: str, session: aiohttp.ClientSession, target: Target, picks: list[PushTarget], count: int
+) -> AsyncIterator[int]:
+    """Hold ``count`` idle ``kind`` connections (100 handshakes at a time); yields how many opened."""
+    opener, gate = OPENERS[kind], asyncio.Semaphore(100)
+
+    async def one(pick: PushTarget) -> asyncio.Task[None]:
+        async with gate:
+            drain = await opener(session, target.base_url, pick, 15.0)
+        return asyncio.create_task(drain)
+
+    results = await asyncio.gather(
+        *(one(picks[i % len(picks)]) for i in range(count)), return_exceptions=True
+    )
+    drains = [r for r in results if isinstance(r, asyncio.Task)]
+    try:
+        failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
-            raise CalibrateError(f"{failed} of {count} {kind} connections failed:\n{c.stderr_tail()}")
-        yield opened
-        assert c.proc.stdin is not None
-        c.proc.stdin.close()  # end-of-file: the crowd leaves
-        close_by = time.monotonic() + 30.0
-        while (line := reader.readline(close_by)) is not None and line != "closed":
-            pass
+            raise CalibrateError(f"{len(failed)} of {count} idle {kind} connections failed: {failed[0]}")
+        yield len(drains)
+    finally:
+        for task in drains:
+            task.cancel()
+        await asyncio.gather(*drains, return_exceptions=True)
 
 
-def _targets_file(target: Target, plan: Plan, workdir: Path) -> Path:
-    customers = [{"token": c.token, "orders": list(c.orders)} for c in plan.writers[:10]]
-    try:
-        return push_targets(target.base_url, {"customers": customers}, workdir / "push-targets.json")
-    except ShapeError as exc:
-        raise CalibrateError(str(exc)) from None
+async def measure_memory(target: Target, plan: Plan, s: MemorySettings) -> list[MemoryFigure]:
+    """RSS growth per idle SSE stream and per idle subscribed WebSocket."""
+    picks = await _targets(target, plan)
 
+    async def rss() -> int:
+        return await asyncio.to_thread(
+            settled_rss, target.pid, pause_s=s.settle_pause_s, max_wait_s=s.settle_max_s
+        )
 
-def measure_memory(target: Target, plan: Plan, workdir: Path, s: MemorySettings) -> list[MemoryFigure]:
-    """RSS growth per idle SSE stream and per idle subscribed WebSocket (blocking; run it in a thread)."""
-    targets = _targets_file(target, plan, workdir)
-
-    def rss() -> int:
-        return settled_rss(target.pid, pause_s=s.settle_pause_s, max_wait_s=s.settle_max_s)
-
-    try:
-        base = rss()
-        with _crowd("sse", target, targets, s.connections, workdir) as sse_open:
-            sse_held = rss()
-            with _crowd("ws", target, targets, s.connections, workdir) as ws_open:
-                ws_held = rss()
-    except ChildError as exc:
-        raise CalibrateError(str(exc)) from None
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        base = await rss()
+        async with _crowd("sse", session, target, picks, s.connections) as sse_open:
+            sse_held = await rss()
+            async with _crowd("ws", session, target, picks, s.connections) as ws_open:
+                ws_held = await rss()
     return [
         MemoryFigure(kind="sse", opened=sse_open, rss_before=base, rss_held=sse_held),
         MemoryFigure(kind="ws", opened=ws_open, rss_before=sse_held, rss_held=ws_held),

@@ -125,7 +125,8 @@ async def measure_polls(
         samples["post"] = await run_batch(target.host, target.port, post, clock, budget)
         report(samples["post"])
         before = await order_cursors(conn, plan)
-        after = await post_round(conn, plan)
+        # 40 orders, each with a gap of ~100 seqs, give thousands of distinct one-message since-polls.
+        after = await post_round(conn, plan, [(c.id, o) for c, o in plan.writer_orders[:40]])
         since = since_requests(plan, before, after, budget.max_requests)
         news = Batch(kind="since", requests=since, expect=200, connections=connections)
         samples["since"] = await run_batch(target.host, target.port, news, clock, budget)

@@ -15,7 +15,7 @@ from typing import Any
 
 from loadtests.calibrate_http import Sample
 from loadtests.calibrate_memory import MemoryFigure
-from loadtests.calibrate_server import TICK_S, Target
+from loadtests.calibrate_server import TICK_S, CalibrateError, Target
 from sim.calibration import Calibration, ServiceTimes, WireBytes
 
 __all__ = ["CalibrationResult", "build_result"]
@@ -45,6 +45,8 @@ class CalibrationResult:
 
 
 def _ms(sample: Sample) -> float:
+    if sample.count == 0:
+        raise CalibrateError(f"{sample.kind}: nothing was measured (the machine may be too busy); try again")
     return round(sample.per_unit_s * 1000.0, 5)
 
 

@@ -16,7 +16,7 @@ from sim.calibration import Calibration, ServiceTimes, load_calibration
 
 TINY = CalibrateSettings(
     budget=Budget(cpu_s=0.1, max_s=3.0),
-    longpoll=LongPollSettings(waiters=300, rounds=2, timeout_s=1.0, orders=10),
+    longpoll=LongPollSettings(waiters=300, cpu_s=0.01, max_rounds=4, orders=10),
     push=PushSettings(subscribers=50, max_posts=100, heartbeat_streams=100),
     memory=MemorySettings(connections=100, settle_pause_s=0.2, settle_max_s=1.5),
     customers=12,
