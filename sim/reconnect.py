@@ -82,6 +82,10 @@ class Restart:
             raise ValueError(f"orders_per_client must be >= 1, got {self.orders_per_client}")
         if not self.rate_window_s > 0:
             raise ValueError(f"rate_window_s must be > 0, got {self.rate_window_s!r}")
+        if self.poll_interval_s is not None and not (
+            math.isfinite(self.poll_interval_s) and self.poll_interval_s > 0
+        ):
+            raise ValueError(f"poll_interval_s must be a number of seconds > 0, got {self.poll_interval_s!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -304,11 +308,14 @@ def storm_after_run(
     strategies ran.
     """
     population = ctx.population
+    measured = result.extra.get("mean_interval_s")
+    interval = float(measured) if isinstance(measured, int | float) else math.nan
+    usable = math.isfinite(interval) and interval > 0
     restart = Restart(
         downtime_s=downtime_s,
         clients=math.ceil(population.customers / population.servers),
         orders_per_client=population.orders_per_customer,
-        poll_interval_s=result.extra.get("mean_interval_s"),
+        poll_interval_s=interval if usable else None,
     )
     storm = reconnect_storm(strategy, restart, ctx.service, ctx.rng("reconnect-storm", strategy.spec))
     return dataclasses.replace(result, reconnect_storm=storm)

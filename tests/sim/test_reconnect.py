@@ -169,6 +169,14 @@ def test_back_times_are_ordered_and_bounded_by_downtime_plus_the_cap() -> None:
     assert storm.notice == "at the crash" and storm.backoff["cap_s"] == DEFAULT_BACKOFF.cap_s
 
 
+def test_adaptive_clients_notice_within_their_current_interval() -> None:
+    """Without downtime a poller is back at its next tick: uniform over the interval it polls at."""
+    n = 20_000
+    restart = Restart(downtime_s=0.0, clients=n, poll_interval_s=6.0)
+    load = storm_load(parse_strategy("adaptive"), restart, CALIBRATED, _rng())
+    assert _sup_distance(load.back_s, lambda x: np.clip(x / 6.0, 0, 1)) < _dkw(n)
+
+
 def test_equal_seeds_give_equal_storms() -> None:
     restart = Restart(downtime_s=8.0, clients=3000)
     one = reconnect_storm(parse_strategy("adaptive"), restart, CALIBRATED, _rng(4))
@@ -182,6 +190,7 @@ def test_equal_seeds_give_equal_storms() -> None:
         ({"downtime_s": -1.0, "clients": 10}, "downtime"),
         ({"downtime_s": 1.0, "clients": 0}, "at least one client"),
         ({"downtime_s": 1.0, "clients": 1, "rate_window_s": 0.0}, "rate_window_s"),
+        ({"downtime_s": 1.0, "clients": 1, "poll_interval_s": math.nan}, "poll_interval_s"),
     ],
 )
 def test_a_restart_with_bad_numbers_is_refused(kwargs: dict[str, float], message: str) -> None:
