@@ -20,6 +20,7 @@ from ipykernel.kernelspec import write_kernel_spec
 from nbclient import NotebookClient
 
 from pollbench.cli import main
+from pollbench.results import read_summary
 from pollbench.scenario import load_scenario
 from pollbench.strategies import parse_strategies
 from reports import load_results
@@ -111,7 +112,7 @@ def capacity_notebook(tmp_path_factory: pytest.TempPathFactory) -> tuple[nbforma
 SCENARIO_FILE = None
 CLIENTS = 200
 STRATEGIES = {",".join(STRATEGIES)!r}
-DURATION = "5m"
+DURATION = "2m"
 MESSAGE_INTERVAL = "60s"
 SEED = 1
 SLO_P99_S = 15.0
@@ -142,7 +143,7 @@ def test_capacity_planning_servers_match_the_capacity_search(
 ) -> None:
     """The table (via capacity.json and reports.capacity_plan) says what sim.capacity's search says."""
     table = pd.read_csv(capacity_notebook[1] / "servers_needed.csv", index_col="strategy")
-    base = load_scenario(None, clients=200, strategies=STRATEGIES, duration="5m", message_interval="60s")
+    base = load_scenario(None, clients=200, strategies=STRATEGIES, duration="2m", message_interval="60s")
     calibration = load_calibration(None)
     slo = Slo(p99_s=15.0, utilization=0.7, memory_bytes=calibration.memory_budget_bytes)
     for strategy in parse_strategies(base.strategies):
@@ -202,8 +203,15 @@ def measured_and_simulated(
     return simulated, measured
 
 
-def _sim_vs_measured(dirs: list[Path], charts: Path) -> nbformat.NotebookNode:
-    parameters = f"RESULTS_DIRS = {[str(d) for d in dirs]!r}\nCHARTS_DIR = {str(charts)!r}\n"
+def _sim_vs_measured(
+    dirs: list[Path], out: Path, *, simulate_measured: bool = False
+) -> nbformat.NotebookNode:
+    parameters = f"""
+RESULTS_DIRS = {[str(d) for d in dirs]!r}
+SIMULATE_MEASURED = {simulate_measured!r}
+MIN_SIMULATED = "2m"
+OUT_DIR = {str(out)!r}
+"""
     return _execute("sim_vs_measured.ipynb", parameters)
 
 
@@ -211,8 +219,8 @@ def _sim_vs_measured(dirs: list[Path], charts: Path) -> nbformat.NotebookNode:
 def paired_notebook(
     measured_and_simulated: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[nbformat.NotebookNode, Path]:
-    charts = tmp_path_factory.mktemp("sim_vs_measured")
-    return _sim_vs_measured(list(measured_and_simulated), charts), charts
+    out = tmp_path_factory.mktemp("sim_vs_measured")
+    return _sim_vs_measured(list(measured_and_simulated), out), out
 
 
 def test_sim_vs_measured_runs_without_errors_or_warnings(
@@ -231,9 +239,10 @@ def test_sim_vs_measured_puts_the_pair_side_by_side(
 
 
 def test_sim_vs_measured_shows_the_latency_cdf(paired_notebook: tuple[nbformat.NotebookNode, Path]) -> None:
-    nb, charts = paired_notebook
+    nb, out = paired_notebook
     assert _pngs(nb) == 2  # the latency CDF and the sim-versus-measured bars
-    assert (charts / "latency_cdf.png").is_file() and (charts / "sim_vs_measured.png").is_file()
+    for name in ("latency_cdf", "sim_vs_measured"):
+        assert (out / "charts" / f"{name}.png").is_file()
 
 
 def test_sim_vs_measured_text_counts_the_agreeing_figures(
@@ -247,12 +256,18 @@ def test_sim_vs_measured_text_counts_the_agreeing_figures(
         assert (f"simulated {metric} is" in verdict) == (agrees is False)
 
 
-def test_sim_vs_measured_says_when_nothing_pairs(
+def test_sim_vs_measured_can_simulate_the_measured_scenario(
     measured_and_simulated: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    """Simulated results alone: the notebook says there is nothing to compare instead of failing."""
-    nb = _sim_vs_measured([measured_and_simulated[0]], tmp_path)
+    """SIMULATE_MEASURED: the notebook simulates the scenario the load test recorded and compares with it."""
+    measured = measured_and_simulated[1]
+    nb = _sim_vs_measured([measured], tmp_path, simulate_measured=True)
     _assert_clean(nb)
-    text = _markdown(nb)
-    assert "Only sim results were found: nothing to compare." in text
-    assert "No strategy was run both ways" in text
+    twin = read_summary(tmp_path / "simulated" / "measured")
+    recorded = read_summary(measured).scenario
+    assert {k: twin.scenario[k] for k in ("clients", "audience", "message_interval", "seed")} == {
+        k: recorded[k] for k in ("clients", "audience", "message_interval", "seed")
+    }
+    assert twin.scenario["duration"] == 120.0  # MIN_SIMULATED: a 4 s measurement, a 2 min simulation
+    assert _row_labels(_html_table(_tagged(nb, "side-by-side"))) == ["poll:3"]
+    assert "compared figures agree within their bars." in _markdown(nb)
