@@ -31,6 +31,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from loadtests.context import LoadContext, Settings, current_context, set_context
 from loadtests.dispatch import SendersFirstDispatcher
 from loadtests.fixtures import load_fixtures
+from loadtests.steps import drain_seconds
 from loadtests.users import (
     AdaptivePollingUser,
     AdminPanelUser,
@@ -173,6 +174,14 @@ def _stop_at(environment: Environment, seconds: float) -> None:
         environment.runner.quit()
 
 
+def _mark_steady(recorder: Any, seconds: float, warm: bool) -> None:
+    """Snapshot the receivers' counters `seconds` into sending (monotonic clock, like _stop_at)."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        gevent.sleep(min(0.5, left))
+    recorder.mark_steady(time.time(), warm=warm)
+
+
 def _start(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
     if options is not None and options.stop_after > 0 and not isinstance(environment.runner, WorkerRunner):
@@ -191,6 +200,13 @@ def _start(environment: Environment, **_: Any) -> None:
         workers=int(getattr(options, "expect_workers", 1) or 1) if worker else 1,
     )
     context.recorder.started_at = time.time()
+    send_for = context.settings.send_for_s
+    if send_for > 0:
+        # Warm-up: one slowest poll interval (at most half the sending), so every client is polling on its
+        # grid before the steady window opens.
+        warm_up = min(send_for / 2, drain_seconds(context.settings.strategy) - 2.0)
+        gevent.spawn(_mark_steady, context.recorder, warm_up, True)
+        gevent.spawn(_mark_steady, context.recorder, send_for, False)
     set_context(context)
 
 

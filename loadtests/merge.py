@@ -50,6 +50,13 @@ class MergedRun:
     started_at: float
     stopped_at: float
     processes: int
+    steady: Traffic | None = None
+    """Receivers' traffic from the warm-up mark to the senders' stop (None when a process did not record
+    it): the steady window."""
+    steady_client_s: float = 0.0
+    """Receivers' listening seconds in that window."""
+    steady_sessions: int = 0
+    """Receivers that started in that window (their page loads fall in it)."""
 
     @property
     def wall_seconds(self) -> float:
@@ -71,6 +78,10 @@ _DELIVERY_TYPES = {
     "received_at": "float64",
 }
 _SENT_TYPES = {"order_id": "str", "seq": "int64", "created_at": "float64", "sender_type": "str"}
+
+
+_ZERO_MARK: dict[str, Any] = {"receivers": {}, "client_s": 0.0, "sessions": 0}
+"""A run without a warm-up mark: the window starts at the beginning."""
 
 
 def merge_raw(raw: str | Path) -> MergedRun:
@@ -96,6 +107,16 @@ def merge_raw(raw: str | Path) -> MergedRun:
     missing = expected.merge(got, on=["client", "order_id", "seq"], how="left", indicator=True)
     gaps = int((missing["_merge"] == "left_only").sum())
     started = [st["started_at"] for st in states if st.get("started_at")]
+    marks = [st.get("steady") for st in states]
+    warms = [st.get("warm") or _ZERO_MARK for st in states]
+    windows = list(zip(marks, warms, strict=True))
+    steady: Traffic | None = None
+    if marks and all(marks):
+        steady = Traffic()
+        for mark, warm in windows:
+            window = Traffic(**mark["receivers"])
+            window.subtract(Traffic(**warm["receivers"]))
+            steady.add(window)
     return MergedRun(
         deliveries=deliveries[list(DELIVERY_COLUMNS)],
         expected=len(expected),
@@ -109,6 +130,9 @@ def merge_raw(raw: str | Path) -> MergedRun:
         started_at=min(started) if started else float("nan"),
         stopped_at=max(st["stopped_at"] for st in states),
         processes=len(states),
+        steady=steady,
+        steady_client_s=float(sum(m["client_s"] - w["client_s"] for m, w in windows if m)),
+        steady_sessions=int(sum(m["sessions"] - w["sessions"] for m, w in windows if m)),
     )
 
 

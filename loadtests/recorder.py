@@ -72,6 +72,11 @@ class Traffic:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
+    def subtract(self, other: Traffic) -> None:
+        """Counts since `other` was taken (a snapshot of these counters earlier in the run)."""
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) - getattr(other, name))
+
 
 @dataclass(slots=True)
 class Session:
@@ -111,6 +116,10 @@ class Recorder:
         each capacity step from them while the test runs."""
         self.delivered_log: list[tuple[str, int, float, float]] = []
         self.sent_log: list[tuple[str, int, float]] = []
+        self.steady: dict[str, Any] | None = None
+        """Receivers' traffic and client-seconds when the senders stopped (see :meth:`mark_steady`)."""
+        self.warm: dict[str, Any] | None = None
+        """The same snapshot after the warm-up (one poll interval into sending)."""
         self._files: list[IO[str]] = []
         self._deliveries: Any = None
         self._sent: Any = None
@@ -166,6 +175,25 @@ class Recorder:
         if self._sent is not None:
             self._sent.writerow((order_id, seq, repr(created_at), sender_type))
 
+    def mark_steady(self, now: float, *, warm: bool = False) -> None:
+        """Snapshot the receivers' counters after the warm-up (``warm``) and as the senders stop.
+
+        Between the two the load is steady. Before: clients are starting, and each one's first poll comes
+        sooner than a full interval after its page load. After: the drain, when no message arrives and
+        pollers only find nothing. ``client_s`` is the receivers' listening time up to ``now`` and
+        ``sessions`` how many had started (each made one page load).
+        """
+        mark = {
+            "at": now,
+            "receivers": asdict(self.receivers),
+            "client_s": sum(max(0.0, now - s.started_at) for s in self.sessions),
+            "sessions": len(self.sessions),
+        }
+        if warm:
+            self.warm = mark
+        else:
+            self.steady = mark
+
     def flush(self, now: float) -> None:
         """Write sessions and traffic, and flush the record files (called when a test stops)."""
         for f in self._files:
@@ -183,6 +211,8 @@ class Recorder:
             "receivers": asdict(self.receivers),
             "senders": asdict(self.senders),
             "sessions": [s.to_json() for s in self.sessions],
+            "steady": self.steady,
+            "warm": self.warm,
         }
         path = self.raw_dir / f"process-{self.tag}.json"
         tmp = path.with_suffix(".json.tmp")

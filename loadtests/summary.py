@@ -48,14 +48,18 @@ def strategy_result(
     wire = r.bytes_sent + r.bytes_received
     delivered = len(run.deliveries)
     polls = r.polls
-    # Steady rate at the full population: requests per receiver-second of activity times the receivers.
-    # Dividing by wall time instead would count the ramp-up and the drain (when senders are quiet) as idle
-    # load. Each receiver's one page load (GET /api/orders before it polls or connects) and an SSE/WebSocket
-    # receiver's first connect are one-offs, not steady load, so they are left out, as the simulator leaves
-    # them out; reconnects stay in.
-    active_s = run.client_minutes * 60.0
-    one_offs = run.clients * (2 if strategy.transport in ("sse", "ws") else 1)
-    steady_requests = max(0, r.requests - one_offs)
+    # Steady rate at the full population: requests per receiver-second times the receivers, counted in the
+    # window while the senders post (Recorder.mark_steady). The ramp-up is covered by counting per active
+    # receiver-second; the drain after it (no news, pollers find nothing) is left out because it is not the
+    # load the scenario describes. Each receiver's page load (GET /api/orders before it polls or connects)
+    # and an SSE/WebSocket receiver's first connect are one-offs, left out as the simulator leaves them out;
+    # reconnects stay in. Runs without the snapshot fall back to the whole run.
+    traffic, active_s, sessions = r, run.client_minutes * 60.0, run.clients
+    if run.steady is not None and run.steady_client_s > 0:
+        traffic, active_s, sessions = run.steady, run.steady_client_s, run.steady_sessions
+    one_offs = sessions * (2 if strategy.transport in ("sse", "ws") else 1)
+    steady_requests = max(0, traffic.requests - one_offs)
+    steady_polls = traffic.polls
     return StrategyResult(
         latency_s=latency_stats(run.deliveries["latency_s"].to_numpy()),
         requests_per_s=_ratio(steady_requests * run.clients, active_s),
@@ -67,13 +71,14 @@ def strategy_result(
         open_connections=float(server.get("open_connections_mean", NAN)),
         energy_j_per_client_hour=NAN,
         messages=MessageCounts(sent=run.expected, delivered=delivered),
-        bytes_per_poll=None if strategy.is_push else _ratio(r.poll_bytes, polls),
+        bytes_per_poll=None if strategy.is_push else _ratio(traffic.poll_bytes, steady_polls),
         failures=r.failures + run.senders.failures,
         extra={
             "clients": run.clients,
             "client_minutes": run.client_minutes,
             "wall_seconds": run.wall_seconds,
             "requests_per_wall_s": _ratio(r.requests, run.wall_seconds),
+            "rates_window": "sending" if traffic is not r else "whole run",
             "locust_processes": run.processes,
             "messages_posted": run.messages_posted,
             "gaps": run.gaps,

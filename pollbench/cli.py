@@ -23,6 +23,7 @@ EXIT_INTERRUPTED = 130
 
 # Subcommand name -> module under pollbench.commands. Order is the order shown in --help.
 COMMANDS: tuple[tuple[str, str], ...] = (
+    ("compare", "compare"),
     ("strategies", "strategies"),
     ("serve", "serve"),
     ("simulate", "simulate"),

@@ -104,7 +104,16 @@ def flatten_strategy(result: StrategyResult) -> dict[str, Any]:
 
 
 def _is_results_dir(path: Path) -> bool:
-    return (path / "summary.json").is_file()
+    """A directory with its own summary.json (a comparison's top-level one only points at its parts)."""
+    summary = path / "summary.json"
+    if not summary.is_file():
+        return False
+    try:
+        with summary.open("rb") as f:
+            head = f.read(200)
+    except OSError:
+        return True  # let read_summary report the problem
+    return b'"kind": "pollbench-compare"' not in head
 
 
 def find_results_dirs(paths: Iterable[str | Path]) -> list[Path]:

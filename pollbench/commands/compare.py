@@ -1,0 +1,220 @@
+"""``pollbench compare``: calibrate, simulate and measure every strategy, then report them side by side.
+
+The main job. One run: (1) ``calibrate`` measures the reference server's cost per request kind, wire bytes
+and memory per connection on this machine; (2) a short Locust load test measures every strategy against
+its own embedded, seeded reference server; (3) the simulator runs the same scenario with that calibration
+and a loopback network; (4) the report puts both side by side, with every sim/measured ratio and a plain
+sentence wherever they disagree. Nothing in the model is tuned to the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pollbench.commands import CommandError
+from pollbench.targets import add_target_arguments, check_target
+
+HELP = "calibrate, simulate and measure every strategy, then write a side-by-side report (the main job)"
+DESCRIPTION = """\
+Run the whole comparison on this machine and write OUT/report.html (self-contained), OUT/report.md,
+OUT/summary.json (both sources, the calibration and the agreement table), OUT/charts/, and the raw results
+OUT/sim/ and OUT/measured/ (rebuild the report any time with 'pollbench report OUT').
+
+Steps: calibrate the reference server (OUT/calibration.json); measure each strategy with a short Locust
+run against its own seeded server on loopback (OUT/measured); simulate the same scenario with that
+calibration and a loopback network (OUT/sim); build the report; print a terminal table.
+
+The simulated side runs long enough to be in steady state (10 simulated minutes, a few seconds of CPU);
+the measured side is a short sample of the same load. The report shows each sim/measured pair, its ratio,
+and says plainly where they disagree (bars: latency p50/p95 15 %, requests/s and bytes per poll 5 %).
+
+Profiles (each bounded in time; flags override):
+  default  100 receivers per strategy, 30 s of sending, a message every 3 s per order,
+           4 strategies at a time: about 4-5 minutes on 2 cores
+  --quick  50 receivers, 8 s of sending, a message every 2 s, every strategy at once, calibration
+           alongside the load tests: about 90 s
+
+Examples:
+  pollbench compare                       # then open compare/report.html
+  pollbench compare --quick --out results/compare
+  pollbench compare --strategies poll:3,sse --users 200 --duration 60s
+
+Exit codes: 0 ok (disagreements are reported, not failures); 2 bad input or a part could not run;
+130 interrupted.
+"""
+
+SIM_MIN_DURATION_S = 600.0
+"""Simulated seconds at least: the steady state of the slowest poll (adaptive backs off to 30 s)."""
+LOOPBACK_RTT_MS = 0.1
+"""Round-trip time of the simulated network: the measured side runs on loopback."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    """Sizes of one comparison run."""
+
+    users: int
+    """Receiving clients per strategy (measured and simulated)."""
+    duration_s: float
+    """Seconds the load test's senders post."""
+    message_interval_s: float
+    """Mean seconds between messages in one order."""
+    parallel: int
+    """Strategies measured at the same time (each with its own server)."""
+    calibrate_alongside: bool
+    """Calibrate while the load tests run (faster, noisier) instead of before them."""
+
+
+DEFAULT = Profile(users=100, duration_s=30.0, message_interval_s=3.0, parallel=4, calibrate_alongside=False)
+QUICK = Profile(users=50, duration_s=8.0, message_interval_s=2.0, parallel=8, calibrate_alongside=True)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="the ~90 s profile (see above)")
+    parser.add_argument("--out", default="compare", metavar="DIR", help="output directory (default: compare)")
+    parser.add_argument("--scenario", metavar="FILE.toml", help="scenario file (flags override)")
+    parser.add_argument("--strategies", default=None, help="strategy specs or 'all' (default: all)")
+    parser.add_argument("--users", type=int, default=None, help="receiving clients per strategy")
+    parser.add_argument("--duration", default=None, help="seconds the load test sends, e.g. 30s")
+    parser.add_argument("--message-interval", default=None, help="mean seconds between messages per order")
+    parser.add_argument("--parallel", type=int, default=None, help="strategies measured at the same time")
+    parser.add_argument("--seed", type=int, default=None, help="seed of every random stream (default 1)")
+    parser.add_argument(
+        "--calibration",
+        default=None,
+        metavar="FILE",
+        help="use this calibration JSON instead of measuring one ('pollbench calibrate' writes it)",
+    )
+    add_target_arguments(
+        parser,
+        host_help="measure a running server instead of embedded ones (loopback unless --allow-remote; "
+        "needs --fixtures)",
+    )
+    parser.add_argument("--fixtures", default=None, metavar="FILE", help="fixtures file of the --host server")
+
+
+def _seconds(flag: str, text: str | None, default: float) -> float:
+    from pollbench.scenario import ScenarioError, parse_duration
+
+    if text is None:
+        return default
+    try:
+        value = parse_duration(text)
+    except ScenarioError as exc:
+        raise CommandError(f"{flag}: {exc}") from None
+    if not value > 0:
+        raise CommandError(f"{flag} must be more than 0 s")
+    return value
+
+
+def _plan(args: argparse.Namespace) -> tuple[Any, Profile, Any]:
+    """(scenario of the measured run, profile, strategies) from flags; CommandError on bad input."""
+    from pollbench.scenario import ScenarioError, load_scenario
+    from pollbench.strategies import StrategyError, parse_strategies
+
+    base = QUICK if args.quick else DEFAULT
+    users = args.users if args.users is not None else base.users
+    if users < 1:
+        raise CommandError(f"--users must be at least 1, got {users}")
+    parallel = args.parallel if args.parallel is not None else base.parallel
+    if parallel < 1:
+        raise CommandError(f"--parallel must be at least 1, got {parallel}")
+    profile = Profile(
+        users=users,
+        duration_s=_seconds("--duration", args.duration, base.duration_s),
+        message_interval_s=_seconds("--message-interval", args.message_interval, base.message_interval_s),
+        parallel=parallel,
+        calibrate_alongside=base.calibrate_alongside,
+    )
+    try:
+        scenario = load_scenario(args.scenario)
+        strategies = parse_strategies(args.strategies or ",".join(scenario.strategies))
+        scenario = scenario.override(
+            clients=profile.users,
+            admins=0,  # the load test's receivers are customers; admins only send
+            audience="order",
+            message_interval=profile.message_interval_s,
+            duration=profile.duration_s,
+            rtt_ms=LOOPBACK_RTT_MS,
+            rtt_sigma=0.0,
+            strategies=tuple(s.spec for s in strategies),
+            seed=args.seed,
+        )
+    except (ScenarioError, StrategyError) as exc:
+        raise CommandError(str(exc)) from None
+    return scenario, profile, strategies
+
+
+def _check_paths(args: argparse.Namespace) -> tuple[Path, str | None, Path | None]:
+    out = Path(args.out).resolve()
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out}: exists and is not a directory")
+    host = check_target(args.host, allow_remote=args.allow_remote) if args.host else None
+    fixtures = Path(args.fixtures).resolve() if args.fixtures else None
+    if host and fixtures is None:
+        raise CommandError("--host needs --fixtures (the file 'pollbench serve --fixtures' wrote)")
+    if fixtures is not None and not fixtures.is_file():
+        raise CommandError(f"--fixtures {fixtures}: no such file")
+    if args.calibration and not Path(args.calibration).is_file():
+        raise CommandError(f"--calibration {args.calibration}: no such file")
+    return out, host, fixtures
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from loadtests.server_process import sigterm_as_interrupt
+
+    scenario, profile, strategies = _plan(args)
+    out, host, fixtures = _check_paths(args)
+    out.mkdir(parents=True, exist_ok=True)
+    console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
+    started = time.monotonic()
+    with sigterm_as_interrupt():
+        from pollbench.comparison import ComparisonRun
+
+        comparison = ComparisonRun(
+            out=out,
+            scenario=scenario,
+            profile_users=profile.users,
+            duration_s=profile.duration_s,
+            message_interval_s=profile.message_interval_s,
+            parallel=profile.parallel if host is None else 1,
+            calibrate_alongside=profile.calibrate_alongside,
+            calibration_file=Path(args.calibration).resolve() if args.calibration else None,
+            host=host,
+            fixtures=fixtures,
+            quick=args.quick,
+            sim_duration_s=max(SIM_MIN_DURATION_S, profile.duration_s),
+            console=console,
+        )
+        files = comparison.run(strategies)
+    wall = time.monotonic() - started
+    stdout = Console(width=None if sys.stdout.isatty() else 150, highlight=False)
+    stdout.print(comparison.terminal_table(files))
+    for line in comparison.closing_lines(files):
+        stdout.print(line)
+    stdout.print(f"report: {files.html}  ({wall:.0f} s)")
+    return 0
+
+
+def finite(value: Any) -> Any:
+    """JSON has no NaN: None instead, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
+def dump(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(finite(data), indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,68 @@
+"""pollbench compare: a real, small end-to-end run (Locust against real servers, the simulator, the report),
+and its input errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pollbench.cli import main
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("compare")
+    calibration = out.parent / "cal.json"
+    calibration.write_text('{"meta": {"noop_us": 40.0}}')  # defaults for the constants: keeps CI short
+    argv = [
+        "compare", "--quick", "--strategies", "poll:3,sse", "--users", "10", "--duration", "4s",
+        "--message-interval", "1s", "--calibration", str(calibration), "--out", str(out),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    return out
+
+
+def test_compare_writes_both_sources_the_report_and_a_combined_summary(compared: Path) -> None:
+    for name in ("report.html", "report.md", "calibration.json", "sim/summary.json", "measured/summary.json"):
+        assert (compared / name).is_file(), name
+    assert any((compared / "charts").glob("*.png"))
+    combined = json.loads((compared / "summary.json").read_text())
+    assert combined["kind"] == "pollbench-compare"
+    assert combined["sim"]["source"] == "sim" and combined["measured"]["source"] == "measured"
+    assert {row["strategy"] for row in combined["agreement"]} == {"poll:3", "sse"}
+
+
+def test_both_sides_ran_the_same_scenario_and_carry_the_machine_yardstick(compared: Path) -> None:
+    combined = json.loads((compared / "summary.json").read_text())
+    sim, measured = combined["sim"], combined["measured"]
+    for key in ("clients", "orders_per_client", "message_interval", "audience"):
+        assert sim["scenario"][key] == measured["scenario"][key], key
+    assert sim["scenario"]["duration"] >= measured["scenario"]["duration"]
+    assert sim["machine"]["calibration_s"] == measured["machine"]["calibration_s"] == pytest.approx(40e-6)
+    assert measured["strategies"]["poll:3"]["messages"]["delivered"] > 0
+
+
+def test_report_rebuilds_from_the_comparison_directory(compared: Path, tmp_path: Path) -> None:
+    assert main(["report", str(compared), "--out", str(tmp_path)]) == 0
+    assert "poll:3" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--users", "0"], "--users must be at least 1"),
+        (["--duration", "soon"], "--duration"),
+        (["--strategies", "carrier-pigeon"], "carrier-pigeon"),
+        (["--host", "http://10.0.0.7:8080", "--fixtures", "f.json"], "refusing to load 10.0.0.7"),
+        (["--host", "http://127.0.0.1:8080"], "--host needs --fixtures"),
+        (["--calibration", "/nonexistent/cal.json"], "no such file"),
+    ],
+)
+def test_bad_input_is_refused_before_any_load(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["compare", "--out", str(tmp_path / "out"), *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
