@@ -27,14 +27,16 @@ is covered by test_ws.py and test_authorization_scale.py.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import json
 import math
-import threading
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -55,7 +57,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from reference_server import ServerConfig, TokenAuthority, running_server
+from reference_server import TokenAuthority
 
 SECRET = "fuzz-secret"
 HANG_S = 5.0
@@ -83,12 +85,14 @@ ORDER_AIMS = ("generated", "o1", "o3", "o404")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Live:
-    """A server running in a background thread."""
+    """A server running in a subprocess."""
 
     base_url: str
     """http://127.0.0.1:PORT"""
     tokens: dict[str, str]
     """Caller name -> bearer token (absent for "none")."""
+    log: Path
+    """The server's stderr."""
 
 
 @dataclass(slots=True)
@@ -140,38 +144,47 @@ def _tokens() -> dict[str, str]:
     }
 
 
+SERVER = """
+import json, sys
+from reference_server import ServerConfig
+from reference_server.runner import run, serve
+config = ServerConfig(**json.loads(sys.argv[1]))
+run(serve(config, host="127.0.0.1", port=0, announce=lambda url: print(url, flush=True)))
+"""
+"""A server process with a config no CLI flag reaches (the long-poll default hold)."""
+
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """The real app on a loopback socket, in a thread with its own event loop (schemathesis is sync)."""
-    config = ServerConfig(
-        db_path=str(tmp_path_factory.mktemp("fuzz") / "chat.db"),
-        secret=SECRET,
-        seed_customers=2,
-        orders_per_customer=2,
-        seed_admins=1,
-        messages_per_order=2,
-        longpoll_default_s=0.2,  # a long-poll without timeout is held this long, not 30 s
-        sse_heartbeat_s=1.0,
-    )
-    ready = threading.Event()
-    box: dict[str, Any] = {}
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        box["stop"], box["loop"] = stop, asyncio.get_running_loop()
-        async with running_server(config) as url:
-            box["url"] = url
-            ready.set()
-            await stop.wait()
-
-    thread = threading.Thread(target=lambda: asyncio.run(serve()), name="fuzz-server", daemon=True)
-    thread.start()
-    assert ready.wait(30), "the server did not start"
+    """The real app in its own process on a loopback socket: the fuzzer and the server use one core each,
+    and the server's log shows any exception it handled."""
+    workdir = tmp_path_factory.mktemp("fuzz")
+    config = {
+        "db_path": str(workdir / "chat.db"),
+        "secret": SECRET,
+        "seed_customers": 2,
+        "orders_per_customer": 2,
+        "seed_admins": 1,
+        "messages_per_order": 2,
+        "longpoll_default_s": 0.2,  # a long-poll without timeout is held this long, not 30 s
+    }
+    log_path = workdir / "server.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SERVER, json.dumps(config)], stdout=subprocess.PIPE, stderr=log, text=True
+        )
     try:
-        yield Live(base_url=box["url"], tokens=_tokens())
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()  # EOF (""), if it died, fails the assert below
+        assert url.startswith("http://127.0.0.1:"), f"the server did not start: {log_path.read_text()}"
+        yield Live(base_url=url, tokens=_tokens(), log=log_path)
     finally:
-        box["loop"].call_soon_threadsafe(box["stop"].set)
-        thread.join(15)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def load_schema(base_url: str) -> Any:
@@ -316,6 +329,12 @@ def test_every_answer_conforms_to_the_document(fuzz: FuzzReport) -> None:
 def test_authorization_paths_are_reached(fuzz: FuzzReport) -> None:
     statuses = {status for (op, _, status) in fuzz.cases if op == "GET /api/messages"}
     assert {200, 401, 403, 404} <= statuses
+
+
+def test_server_logged_no_unhandled_exception(fuzz: FuzzReport, live: Live) -> None:
+    assert fuzz.total >= MIN_CASES  # after the run
+    log = live.log.read_text()
+    assert "Traceback" not in log and "Error handling request" not in log, log[-3000:]
 
 
 def test_server_is_healthy_and_serves_a_post_and_get_afterwards(fuzz: FuzzReport, live: Live) -> None:
