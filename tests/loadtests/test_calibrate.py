@@ -20,6 +20,7 @@ TINY = CalibrateSettings(
     push=PushSettings(subscribers=50, max_posts=100, heartbeat_streams=100),
     memory=MemorySettings(connections=100, settle_pause_s=0.2, settle_max_s=1.5),
     customers=12,
+    time_limit_s=15.0,
 )
 
 
@@ -72,7 +73,7 @@ def test_sample_sizes_are_recorded(result: CalibrationResult) -> None:
     samples = result.meta["samples"]
     for kind in ("noop", "orders_304", "since", "post", "push_sse", "push_ws", "ping", "heartbeat"):
         assert samples[kind]["count"] > 0, kind
-        assert samples[kind]["cpu_s"] >= 0.05, kind  # at least 5 ticks behind every figure
+        assert samples[kind]["cpu_s"] >= 0.03, kind  # whole ticks of real CPU behind every figure
 
 
 def test_wire_bytes_add_up_to_a_2kb_full_poll(result: CalibrationResult) -> None:
