@@ -1,4 +1,4 @@
-"""loadtests.users.retry: the Locust users retry and reconnect per THE backoff policy (pollbench.reconnect)."""
+"""loadtests.users.retry: Locust users retry and reconnect per THE backoff policy (pollbench.reconnect)."""
 
 from __future__ import annotations
 
