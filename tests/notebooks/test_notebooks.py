@@ -49,7 +49,7 @@ def this_interpreters_kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 def _execute(name: str, parameters: str) -> nbformat.NotebookNode:
     """Run notebooks/`name` with its parameters cell replaced, as Jupyter would (cwd = notebooks/)."""
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    nb: nbformat.NotebookNode = nbformat.read(NOTEBOOKS / name, as_version=4)  # type: ignore[no-untyped-call]
     cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(cells) == 1, f"{name} needs exactly one cell tagged 'parameters'"
     cells[0].source = parameters
@@ -61,7 +61,8 @@ def _execute(name: str, parameters: str) -> nbformat.NotebookNode:
 
 
 def _tagged(nb: nbformat.NotebookNode, tag: str) -> nbformat.NotebookNode:
-    return next(c for c in nb.cells if tag in c.metadata.get("tags", []))
+    cell: nbformat.NotebookNode = next(c for c in nb.cells if tag in c.metadata.get("tags", []))
+    return cell
 
 
 def _outputs(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
@@ -98,7 +99,8 @@ def _assert_clean(nb: nbformat.NotebookNode) -> None:
 def test_kernel_is_the_interpreter_running_the_tests(tmp_path: Path) -> None:
     """The kernel imports pollbench from this checkout, with this interpreter (not a system Python)."""
     source = "import sys, pollbench\nprint(sys.executable)\nprint(pollbench.__file__)"
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    cell = nbformat.v4.new_code_cell(source)  # type: ignore[no-untyped-call]
+    nb = nbformat.v4.new_notebook(cells=[cell])  # type: ignore[no-untyped-call]
     NotebookClient(nb, kernel_name="python3", timeout=60).execute()
     executable, module = nb.cells[0].outputs[0]["text"].split()
     assert executable == sys.executable
