@@ -37,6 +37,11 @@ Examples:
   pollbench audit --strategies sse,ws --orders 50 --messages 1000 --duration 20s
 """
 
+MAX_ORDERS = 5_000
+"""Orders the audit accepts: with 5 per customer and 8 strategies that is 8 000 clients in one process."""
+MAX_MESSAGES = 1_000_000
+"""Messages the audit accepts (the acknowledgement log is kept in memory)."""
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -102,11 +107,20 @@ def build_config(args: argparse.Namespace) -> AuditConfig:
     from pollbench.strategies import parse_strategies
 
     strategies = parse_strategies(args.strategies)
-    for flag, value in (("--orders", args.orders), ("--messages", args.messages)):
+    for flag, value, most in (
+        ("--orders", args.orders, MAX_ORDERS),
+        ("--messages", args.messages, MAX_MESSAGES),
+    ):
         if value < 1:
             raise CommandError(f"{flag} must be at least 1, got {value}")
-    if args.orders_per_customer < 1:
-        raise CommandError(f"--orders-per-customer must be at least 1, got {args.orders_per_customer}")
+        if value > most:
+            raise CommandError(
+                f"{flag} must be at most {most}, got {value}: every client runs in this one process"
+            )
+    if not 1 <= args.orders_per_customer <= args.orders:
+        raise CommandError(
+            f"--orders-per-customer must be 1..--orders ({args.orders}), got {args.orders_per_customer}"
+        )
     kill = None if args.kill_server_every is None else _seconds("--kill-server-every", args.kill_server_every)
     return AuditConfig(
         strategies=strategies,
