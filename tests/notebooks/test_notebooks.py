@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from ipykernel.kernelspec import write_kernel_spec
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 from pollbench.cli import main
 from pollbench.results import read_summary
@@ -107,13 +108,11 @@ def test_kernel_is_the_interpreter_running_the_tests(tmp_path: Path) -> None:
     assert Path(module).resolve().is_relative_to(NOTEBOOKS.parent)
 
 
-@pytest.fixture(scope="module")
-def capacity_notebook(tmp_path_factory: pytest.TempPathFactory) -> tuple[nbformat.NotebookNode, Path]:
-    out = tmp_path_factory.mktemp("capacity_planning")
-    parameters = f"""
+def _capacity_parameters(out: Path, strategies: str = ",".join(STRATEGIES)) -> str:
+    return f"""
 SCENARIO_FILE = None
 CLIENTS = 200
-STRATEGIES = {",".join(STRATEGIES)!r}
+STRATEGIES = {strategies!r}
 DURATION = "2m"
 MESSAGE_INTERVAL = "60s"
 SEED = 1
@@ -122,7 +121,22 @@ SLO_UTILIZATION = 0.7
 USERS = {USERS!r}
 OUT_DIR = {str(out)!r}
 """
-    return _execute("capacity_planning.ipynb", parameters), out
+
+
+@pytest.fixture(scope="module")
+def capacity_notebook(tmp_path_factory: pytest.TempPathFactory) -> tuple[nbformat.NotebookNode, Path]:
+    out = tmp_path_factory.mktemp("capacity_planning")
+    return _execute("capacity_planning.ipynb", _capacity_parameters(out)), out
+
+
+def _parameter_error(name: str, parameters: str) -> str:
+    """The error a notebook stops with, checked to be one sentence about the parameters, no library frames."""
+    with pytest.raises(CellExecutionError) as raised:
+        _execute(name, parameters)
+    assert raised.value.ename == "ValueError"
+    assert raised.value.evalue.startswith("check the parameters cell: ")
+    assert ".py" not in raised.value.traceback  # only the notebook's own cell, not pollbench's modules
+    return str(raised.value.evalue)
 
 
 def test_capacity_planning_runs_without_errors_or_warnings(
@@ -155,6 +169,11 @@ def test_capacity_planning_servers_match_the_capacity_search(
         for users in USERS:
             expected = servers_needed(users, found.max_clients)
             assert table.loc[strategy.spec, f"servers for {users:,} users"] == expected
+
+
+def test_capacity_planning_stops_on_a_bad_knob_with_a_sentence(tmp_path: Path) -> None:
+    message = _parameter_error("capacity_planning.ipynb", _capacity_parameters(tmp_path, "poll:3,poll:fast"))
+    assert "strategies" in message and "poll:fast" in message
 
 
 def test_capacity_planning_draws_the_charts_and_concludes(
@@ -273,3 +292,13 @@ def test_sim_vs_measured_can_simulate_the_measured_scenario(
     assert twin.scenario["duration"] == 120.0  # MIN_SIMULATED: a 4 s measurement, a 2 min simulation
     assert _row_labels(_html_table(_tagged(nb, "side-by-side"))) == ["poll:3"]
     assert "compared figures agree within their bars." in _markdown(nb)
+
+
+def test_sim_vs_measured_stops_on_a_missing_directory_with_a_sentence(tmp_path: Path) -> None:
+    message = _parameter_error("sim_vs_measured.ipynb", f"""
+RESULTS_DIRS = [{str(tmp_path / "nowhere")!r}]
+SIMULATE_MEASURED = False
+MIN_SIMULATED = "2m"
+OUT_DIR = {str(tmp_path)!r}
+""")
+    assert "nowhere: no such directory" in message
