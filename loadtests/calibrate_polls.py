@@ -91,11 +91,14 @@ async def measure_noop(
 
 
 async def _reader_batches(conn: Conn, plan: Plan, connections: int) -> list[Batch]:
+    """The identical-request kinds, all on the reader's first order (its live ETag and cursor)."""
     reader, order = plan.reader, plan.reader.orders[0]
     head, _body = await fetch(conn, plan.get("/api/orders", reader))
     _h, body = await fetch(conn, plan.messages(reader, order))
     cursor = int(json.loads(body)["cursor"])
-    wait_since = max(0, cursor - 1)
+    if cursor == 0:
+        raise CalibrateError(f"order {quote(order)} has no message; the polls need some (seed with messages)")
+    wait_since = cursor - 1  # a long-poll from just before the last message is answered at once
     shapes = [
         ("orders_304", plan.get("/api/orders", reader, If_None_Match=etag_of(head)), 304),
         ("orders_200", plan.get("/api/orders", reader), 200),
@@ -103,8 +106,6 @@ async def _reader_batches(conn: Conn, plan: Plan, connections: int) -> list[Batc
         ("since_empty", plan.messages(reader, order, cursor), 200),
         ("longpoll_reply", plan.wait(reader, order, wait_since, 30.0), 200),
     ]
-    if wait_since == cursor:
-        raise CalibrateError(f"order {quote(order)} has no message; the long-poll reply needs one")
     return [Batch(kind=k, requests=[r], expect=e, connections=connections) for k, r, e in shapes]
 
 

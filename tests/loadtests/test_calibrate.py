@@ -95,3 +95,11 @@ def test_progress_reaches_the_end(result: CalibrationResult) -> None:
     fractions = [done for _what, done in steps]
     assert fractions == sorted(fractions)
     assert fractions[-1] == pytest.approx(1.0)
+
+
+def test_machine_reference_is_the_noop_cpu_per_request() -> None:
+    """The yardstick `pollbench check` normalises by: a few tens of µs of server CPU per no-op request."""
+    from loadtests.calibrate import machine_reference_s
+
+    noop_s = machine_reference_s(cpu_s=0.05)
+    assert 5e-6 < noop_s < 2e-3
