@@ -7,6 +7,7 @@ load test.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -108,7 +109,13 @@ def test_kernel_is_the_interpreter_running_the_tests(tmp_path: Path) -> None:
     assert Path(module).resolve().is_relative_to(NOTEBOOKS.parent)
 
 
+CALIBRATION = {"service_ms": {"orders_304": 0.5}}
+"""A calibration file differing from the defaults: the notebook must plan with it, not with the built-ins."""
+
+
 def _capacity_parameters(out: Path, strategies: str = ",".join(STRATEGIES)) -> str:
+    calibration = out / "calibration.json"
+    calibration.write_text(json.dumps(CALIBRATION), encoding="utf-8")
     return f"""
 SCENARIO_FILE = None
 CLIENTS = 200
@@ -116,6 +123,7 @@ STRATEGIES = {strategies!r}
 DURATION = "2m"
 MESSAGE_INTERVAL = "60s"
 SEED = 1
+CALIBRATION = {str(calibration)!r}
 SLO_P99_S = 15.0
 SLO_UTILIZATION = 0.7
 USERS = {USERS!r}
@@ -158,9 +166,11 @@ def test_capacity_planning_servers_match_the_capacity_search(
     capacity_notebook: tuple[nbformat.NotebookNode, Path],
 ) -> None:
     """The table (via capacity.json and reports.capacity_plan) says what sim.capacity's search says."""
-    table = pd.read_csv(capacity_notebook[1] / "servers_needed.csv", index_col="strategy")
+    out = capacity_notebook[1]
+    table = pd.read_csv(out / "servers_needed.csv", index_col="strategy")
     base = load_scenario(None, clients=200, strategies=STRATEGIES, duration="2m", message_interval="60s")
-    calibration = load_calibration(None)
+    calibration = load_calibration(out / "calibration.json")
+    assert calibration != load_calibration(None)
     slo = Slo(p99_s=15.0, utilization=0.7, memory_bytes=calibration.memory_budget_bytes)
     for strategy in parse_strategies(base.strategies):
         found = max_clients_per_process(strategy, base.override(admins=0), slo, calibration)
