@@ -47,6 +47,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, Response
 from schemathesis.checks import CheckFunction, not_a_server_error
+from schemathesis.errors import FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -269,7 +270,7 @@ def fuzz_operation(
         report.cases[(label, mode.value, response.status_code)] += 1
         try:
             case.validate_response(response, checks=checks, headers=headers)
-        except BaseException as exc:  # schemathesis' FailureGroup: one or more checks failed
+        except FailureGroup as exc:  # one or more checks failed
             target = report.server_errors if response.status_code >= 500 else report.nonconforming
             target.append(f"{label} [{mode.value}] as {caller}: {exc}")
 
