@@ -41,7 +41,9 @@ async def assert_overloaded(resp: aiohttp.ClientResponse) -> None:
 
 
 async def open_stream(client, token: str, order: str = "o1") -> aiohttp.ClientResponse:
-    resp: aiohttp.ClientResponse = await client.get("/api/stream", params={"orderId": order}, headers=headers(token))
+    resp: aiohttp.ClientResponse = await client.get(
+        "/api/stream", params={"orderId": order}, headers=headers(token)
+    )
     assert resp.status == 200
     assert await resp.content.readline() == b": connected\n"  # admitted and subscribed
     return resp
