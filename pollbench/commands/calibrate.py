@@ -7,6 +7,7 @@ import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from pollbench.commands import CommandError
 
@@ -81,16 +82,22 @@ def _check_out(path: Path) -> None:
 
 
 def _check_target(args: argparse.Namespace) -> None:
-    from loadtests.calibrate_server import CalibrateError, attach, loopback_address
+    from loadtests.calibrate_server import CalibrateError, attach
+    from pollbench.targets import check_target, is_loopback_host
 
     if args.host is None:
         if args.fixtures is not None:
             raise CommandError("--fixtures is only used with --host")
         return
-    try:
-        loopback_address(args.host)
-    except CalibrateError as exc:
-        raise CommandError(str(exc)) from None
+    # No --allow-remote here: calibration reads the server process's CPU and memory, so it must run on
+    # the same machine as the server.
+    host = urlsplit(args.host).hostname
+    if host and not is_loopback_host(host):
+        raise CommandError(
+            f"refusing to calibrate {host}: calibration reads the server process's CPU time and memory, "
+            "so the server must run on this machine (127.0.0.0/8, ::1, localhost)"
+        )
+    args.host = check_target(args.host)
     if args.fixtures is None:
         raise CommandError("--host needs --fixtures PATH (the file 'pollbench serve --fixtures' wrote)")
     if not args.fixtures.is_file():

@@ -21,7 +21,8 @@ def _error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
 
 def test_a_remote_host_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     err = _error(capsys, ["--host", "http://192.0.2.10:8080", "--out", str(tmp_path / "c.json")])
-    assert "only loads servers on this machine" in err
+    assert "refusing to calibrate 192.0.2.10" in err
+    assert "must run on this machine" in err
 
 
 def test_host_without_fixtures_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
