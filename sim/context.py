@@ -80,7 +80,7 @@ def build_context(scenario: Scenario, calibration: Calibration) -> RunContext:
     seed = scenario.seed
     population = Population.from_scenario(scenario)
     base = np.random.default_rng([seed, zlib.crc32(b"workload")])
-    messages = generate_messages(scenario, base)
+    messages = generate_messages(scenario, base, overhead_bytes=calibration.bytes.message_overhead)
     rtt = client_rtts(
         np.random.default_rng([seed, zlib.crc32(b"rtt")]),
         population.clients,

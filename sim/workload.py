@@ -237,8 +237,14 @@ def advance_past(
     return pos
 
 
-def generate_messages(scenario: Scenario, rng: np.random.Generator) -> Messages:
-    """Message commits of the scenario's arrival process over [0, duration), senders alternating per order."""
+def generate_messages(
+    scenario: Scenario, rng: np.random.Generator, *, overhead_bytes: int = 0
+) -> Messages:
+    """Message commits of the scenario's arrival process over [0, duration), senders alternating per order.
+
+    ``scenario.message_bytes`` is the size of a message's whole JSON; its text (``size_bytes``) is what
+    remains after the ``overhead_bytes`` of the other fields, which the wire model adds back per message.
+    """
     orders = scenario.orders
     if scenario.arrivals == "poisson":
         times, order = _poisson_times(rng, orders, scenario.message_interval, scenario.duration)
@@ -251,7 +257,8 @@ def generate_messages(scenario: Scenario, rng: np.random.Generator) -> Messages:
     first_is_admin = rng.integers(0, 2, size=orders, dtype=np.int64)
     to_customer = ((_rank_in_order(order, orders) + first_is_admin[order]) % 2) == 1
     # Sizes: gamma(2) around the mean, so most messages are short and a few are long.
-    size = np.maximum(1, rng.gamma(2.0, scenario.message_bytes / 2.0, size=order.size)).astype(np.int64)
+    text_mean = max(1.0, float(scenario.message_bytes - overhead_bytes))
+    size = np.maximum(1, rng.gamma(2.0, text_mean / 2.0, size=order.size)).astype(np.int64)
     return Messages(commit_s=times, order=order, size_bytes=size, to_customer=to_customer)
 
 

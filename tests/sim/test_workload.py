@@ -110,3 +110,13 @@ def test_advance_past_matches_binary_search():
     got = advance_past(times, ptr, end, who, until)
     want = [p + np.searchsorted(times[p:e], u, side="right") for p, e, u in zip(ptr, end, until, strict=True)]
     assert got.tolist() == want
+
+
+def test_message_text_is_the_json_size_less_the_other_fields():
+    sc = Scenario(clients=200, duration=3600.0, message_interval=10.0, message_bytes=300)
+    whole = generate_messages(sc, np.random.default_rng(3))
+    text = generate_messages(sc, np.random.default_rng(3), overhead_bytes=170)
+    n = len(text)
+    # gamma(2) sizes: standard deviation mean / sqrt(2); 5 standard errors.
+    assert abs(text.size_bytes.mean() - 130) < 5 * 130 / math.sqrt(2 * n)
+    assert abs(whole.size_bytes.mean() - 300) < 5 * 300 / math.sqrt(2 * n)
