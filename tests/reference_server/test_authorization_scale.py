@@ -9,7 +9,8 @@ one order (ci owns oi), and no messages. Then, all at once:
 * every customer posts ``MESSAGES`` messages into its own order, interleaved with everybody else's
   (seeded shuffle), each marked ``auth:<customer>:<k>`` in its content;
 * every customer also tries another customer's order on every channel: read, long-poll, stream, subscribe
-  (its own live WebSocket for WebSocket customers, a short-lived one for the others) and post.
+  (its own live WebSocket for WebSocket customers, a short-lived one for the others) and post;
+* an admin streams every order: it must see each acknowledged message exactly once and no refused post.
 
 Every message received on any channel is checked: its orderId must be the receiver's order and its content
 marker the receiver's own. When every post is acknowledged, each customer posts a sentinel ``auth:<c>:end``;
@@ -33,7 +34,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from loadtests.fixtures import Customer, load_fixtures
+from loadtests.fixtures import Admin, Customer, load_fixtures
 from loadtests.server_process import ServerOptions, ServerProcess
 from reference_server.runner import raise_open_file_limit
 
@@ -62,6 +63,8 @@ def marker(customer: Customer, k: int | str) -> str:
 class Ledger:
     """Everything the clients saw."""
 
+    customers: tuple[Customer, ...] = ()
+    """Who took part, in fixture order (customer i has push channel PUSH[i % 4])."""
     received: dict[tuple[str, str], set[str]] = field(default_factory=lambda: collections.defaultdict(set))
     """(customer, channel) -> own message contents received on it."""
     leaks: list[str] = field(default_factory=list)
@@ -71,6 +74,8 @@ class Ledger:
     not_refused: list[str] = field(default_factory=list)
     """Cross attempts that were not refused (or refused the wrong way)."""
     failed_posts: list[str] = field(default_factory=list)
+    admin_seen: list[str] = field(default_factory=list)
+    """Contents on an admin's stream of every order, in arrival order."""
     errors: list[str] = field(default_factory=list)
     """Client tasks that died (a dropped connection, the deadline)."""
     elapsed_s: float = 0.0
@@ -202,6 +207,22 @@ def refused_ws(frames: list[dict[str, Any]], allowed: list[str]) -> bool:
     }
 
 
+async def admin_reader(t: Traffic, admin: Admin, customers: int) -> None:
+    """An admin's stream of every order (no orderId), until every customer's sentinel has passed."""
+    ends = 0
+    async with t.pushes.get("/api/stream", params={"since": "0", "token": admin.token}) as resp:
+        assert resp.status == 200, f"{admin.id}: stream answered {resp.status}"
+        t.ready[admin.id].set()
+        async with asyncio.timeout(t.left()):
+            async for line in resp.content:
+                if line.startswith(b"data: "):
+                    content = str(json.loads(line[6:])["content"])
+                    t.ledger.admin_seen.append(content)
+                    ends += content.endswith(":end")
+                    if ends == customers:
+                        return
+
+
 # -- cross attempts: another customer's order on every channel ---------------------------------------------
 
 
@@ -259,13 +280,13 @@ def push_channel(index: int) -> str | None:
     return PUSH[index % len(PUSH)]
 
 
-async def guarded(t: Traffic, c: Customer, channel: str, job: Awaitable[None]) -> None:
+async def guarded(t: Traffic, who: str, channel: str, job: Awaitable[None]) -> None:
     """Run one client loop; a failure is recorded, not raised, so every other client still finishes."""
     try:
         await job
     except (aiohttp.ClientError, TimeoutError, AssertionError, ValueError, KeyError) as exc:
-        t.ledger.errors.append(f"{c.id} {channel}: {type(exc).__name__} {exc}")
-        t.ready[c.id].set()  # do not hold the posters back
+        t.ledger.errors.append(f"{who} {channel}: {type(exc).__name__} {exc}")
+        t.ready[who].set()  # do not hold the posters back
 
 
 def push_client(t: Traffic, c: Customer, kind: str | None, other: Customer) -> Awaitable[None] | None:
@@ -283,7 +304,7 @@ def start_clients(
 ) -> list[asyncio.Task[None]]:
     """A poller for every customer and the push channel of every fourth-but-one."""
     rng = random.Random(seed)
-    tasks = [asyncio.create_task(guarded(t, c, "poll", poller(t, c, random.Random(rng.random()))))
+    tasks = [asyncio.create_task(guarded(t, c.id, "poll", poller(t, c, random.Random(rng.random()))))
              for c in customers]  # fmt: skip
     for i, c in enumerate(customers):
         kind = push_channel(i)
@@ -291,11 +312,11 @@ def start_clients(
         if loop is None:
             t.ready[c.id].set()
         else:
-            tasks.append(asyncio.create_task(guarded(t, c, str(kind), loop)))
+            tasks.append(asyncio.create_task(guarded(t, c.id, str(kind), loop)))
     return tasks
 
 
-async def run_traffic(base_url: str, customers: tuple[Customer, ...], seed: int) -> Ledger:
+async def run_traffic(base_url: str, customers: tuple[Customer, ...], admin: Admin, seed: int) -> Ledger:
     """Subscribe everybody, then post and trespass interleaved, then the sentinels; wait for the clients."""
     rng = random.Random(seed)
     started = time.monotonic()
@@ -311,11 +332,12 @@ async def run_traffic(base_url: str, customers: tuple[Customer, ...], seed: int)
             base_url=base_url,
             polls=polls,
             pushes=pushes,
-            ledger=Ledger(),
+            ledger=Ledger(customers=customers),
             deadline=started + DEADLINE_S,
-            ready={c.id: asyncio.Event() for c in customers},
+            ready={who: asyncio.Event() for who in (*(c.id for c in customers), admin.id)},
         )
         clients = start_clients(t, customers, others, rng.randrange(2**32))
+        clients.append(asyncio.create_task(guarded(t, admin.id, "sse", admin_reader(t, admin, n))))
         try:
             async with asyncio.timeout(t.left()):
                 await asyncio.gather(*(e.wait() for e in t.ready.values()))
@@ -357,7 +379,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     with ServerProcess(options) as server:
         fixtures = load_fixtures(server.fixtures)
         assert len(fixtures.customers) == CUSTOMERS
-        result = asyncio.run(run_traffic(server.base_url, fixtures.customers, SEED))
+        result = asyncio.run(run_traffic(server.base_url, fixtures.customers, fixtures.admins[0], SEED))
     print(
         f"\nauthorization at scale: {CUSTOMERS} customers, {result.elapsed_s:.1f} s, "
         f"{sum(len(v) for v in result.received.values())} own deliveries, refused {dict(result.refused)}, "
@@ -380,9 +402,8 @@ def test_every_post_into_an_own_order_is_acknowledged(ledger: Ledger) -> None:
 
 
 def test_every_own_message_arrives_on_every_channel_of_its_customer(ledger: Ledger) -> None:
-    customers = [Customer(id=f"c{i + 1}", name="", token="", orders=(f"o{i + 1}",)) for i in range(CUSTOMERS)]
     missing = []
-    for i, c in enumerate(customers):
+    for i, c in enumerate(ledger.customers):
         for channel in ("poll", push_channel(i)):
             if channel is not None and ledger.received[(c.id, channel)] != expected(c):
                 missing.append(f"{c.id} {channel}: {sorted(expected(c) - ledger.received[(c.id, channel)])}")
@@ -401,3 +422,21 @@ def test_every_cross_attempt_on_every_channel_is_refused(ledger: Ledger) -> None
         "post": CUSTOMERS,
         "ws": CUSTOMERS - ws_customers + 2 * ws_customers,  # live sockets are tried twice
     }
+
+
+def test_an_admin_stream_carries_every_message_once_and_no_refused_post(ledger: Ledger) -> None:
+    everything = sorted(set().union(*(expected(c) for c in ledger.customers)))
+    assert len(everything) == CUSTOMERS * (MESSAGES + 1)
+    assert sorted(ledger.admin_seen) == everything
+
+
+def test_the_ledger_counts_a_foreign_message_as_a_leak() -> None:
+    """The check above can fail: a message of another order, or with another customer's marker, is a leak."""
+    me = Customer(id="c1", name="Customer 1", token="t", orders=("o1",))
+    other = Customer(id="c2", name="Customer 2", token="t", orders=("o2",))
+    ledger = Ledger(customers=(me, other))
+    ledger.take(me, "sse", {"orderId": "o1", "content": marker(me, 0)})
+    ledger.take(me, "sse", {"orderId": "o2", "content": marker(other, 0)})
+    ledger.take(me, "ws", {"orderId": "o1", "content": marker(other, "intruder")})
+    assert ledger.received[("c1", "sse")] == {marker(me, 0)}
+    assert len(ledger.leaks) == 2
