@@ -45,8 +45,11 @@ class CalibrationResult:
 
 
 def _ms(sample: Sample) -> float:
-    if sample.count == 0:
-        raise CalibrateError(f"{sample.kind}: nothing was measured (the machine may be too busy); try again")
+    if sample.count == 0 or sample.cpu_s <= 0:
+        raise CalibrateError(
+            f"{sample.kind}: no server CPU was seen ({sample.count} units); the machine may be too busy, "
+            "try again"
+        )
     return round(sample.per_unit_s * 1000.0, 5)
 
 
