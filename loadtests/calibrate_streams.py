@@ -27,6 +27,15 @@ _EVENT = b"event: message"
 _HEARTBEAT = b": heartbeat"
 
 
+def _count_new(data: bytes, marker: bytes, seen: int) -> int:
+    """Occurrences of ``marker`` in ``data`` that end past its first ``seen`` bytes."""
+    count, at = 0, data.find(marker)
+    while at >= 0:
+        count += at + len(marker) > seen
+        at = data.find(marker, at + 1)
+    return count
+
+
 class Subscriber:
     """One open push connection and its counters."""
 
@@ -70,14 +79,15 @@ class SseSubscriber(Subscriber):
         return sub
 
     async def _read(self) -> None:
+        # The end of the previous read is kept so a marker split across two reads is still found;
+        # markers lying wholly inside that kept tail were counted last time.
         tail = b""
         reader = self.conn.reader
         while chunk := await reader.read(65536):
             self.received += len(chunk)
             data = tail + chunk
-            self.messages += data.count(_EVENT)
-            self.heartbeats += data.count(_HEARTBEAT)
-            # Keep a tail shorter than either marker, so a marker split across reads is counted once.
+            self.messages += _count_new(data, _EVENT, len(tail))
+            self.heartbeats += _count_new(data, _HEARTBEAT, len(tail))
             tail = data[-(len(_EVENT) - 1) :]
 
 
