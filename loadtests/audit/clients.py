@@ -101,8 +101,11 @@ class Receiver(ABC):
         session: aiohttp.ClientSession,
         backoff: Backoff,
         rng: random.Random,
+        contents: dict[int, str] | None = None,
     ) -> None:
         self.strategy = strategy
+        self.contents = contents if contents is not None else {}
+        """seq -> message text, shared by every receiver of the audit (to recognise retry copies)."""
         self.customer_id = customer_id
         self.inbox = Inbox(order_ids)
         self.base_url = base_url
@@ -133,7 +136,10 @@ class Receiver(ABC):
         """Hand wire messages to the inbox; True when at least one was new."""
         news = False
         for message in messages:
-            news |= self.inbox.accept(str(message["orderId"]), int(message["seq"]))
+            seq = int(message["seq"])
+            if self.inbox.accept(str(message["orderId"]), seq):
+                news = True
+                self.contents.setdefault(seq, str(message.get("content", "")))
         return news
 
     async def get_json(self, path: str, *, params: dict[str, str] | None = None) -> dict[str, Any]:
@@ -339,6 +345,7 @@ def make_receiver(
     session: aiohttp.ClientSession,
     backoff: Backoff,
     rng: random.Random,
+    contents: dict[int, str] | None = None,
 ) -> Receiver:
     """The receiver class that speaks this strategy's transport."""
     kwargs: dict[str, Any] = dict(
@@ -350,6 +357,7 @@ def make_receiver(
         session=session,
         backoff=backoff,
         rng=rng,
+        contents=contents,
     )
     classes: dict[str, type[Receiver]] = {
         "poll": PollReceiver,

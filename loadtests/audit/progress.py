@@ -85,7 +85,8 @@ def _caption(result: AuditResult) -> str:
     drained = "receivers caught up" if result.drained else "drain deadline passed"
     return (
         f"{verdict}: {result.attempted}/{result.planned} posted, {result.abandoned} abandoned, "
-        f"{result.rejected} rejected, {result.sender_retries} post retries, "
+        f"{result.rejected} rejected, {result.sender_retries} post retries "
+        f"({result.reconciliation.resent_copies} committed twice), "
         f"{result.receiver_retries} receiver retries; {drained} in {result.drain_s:.1f} s; "
         f"server down {result.server_down_s:.1f} s in total; {result.duration_s:.0f} s overall"
     )

@@ -7,8 +7,13 @@ For each subscriber (one customer's client of one strategy) and each order it wa
   by seq, so a non-zero count means a message was shown twice);
 - **out_of_order**: a message the application received after a later message of the same order;
 - **delivered**: acknowledged messages that did reach it (each counted once);
-- **unacknowledged**: messages it received that no 201 acknowledged: a copy committed by a sender's retry
-  whose first answer died with the server, or a message committed just before a kill. Not an error.
+- **unacknowledged**: messages it received that no 201 acknowledged: a message committed just before a
+  kill whose answer died with the server. Not an error: the server never promised anything about it.
+
+And over the whole audit, **resent_copies**: unacknowledged messages whose text is that of a post that was
+acknowledged under another seq. The sender retried a POST whose first attempt had in fact been committed,
+and every application shows the message twice. The API has no idempotency key, so no client can prevent
+this; it is reported (not counted as ``duplicated``, which is about one seq handed over twice).
 
 Counts add up over subscribers: with one subscriber per order per strategy, a strategy with nothing lost
 has ``delivered == acknowledged``.
@@ -17,12 +22,12 @@ has ``delivered == acknowledged``.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from loadtests.audit.inbox import Delivery
-from loadtests.audit.senders import Ack
+from loadtests.audit.senders import Ack, post_index
 
 __all__ = ["Finding", "Reconciliation", "StrategyTally", "SubscriberLog", "reconcile"]
 
@@ -97,6 +102,8 @@ class Reconciliation:
     """Tallies by strategy spec, in the order the strategies were given."""
     examples: tuple[Finding, ...] = field(default=())
     """The first findings of each kind, for the report."""
+    resent_copies: int = 0
+    """Unacknowledged messages repeating the text of an acknowledged post (a retried POST committed twice)."""
 
     def total(self, name: Literal["lost", "duplicated", "out_of_order", "foreign", "delivered"]) -> int:
         return sum(int(getattr(t, name)) for t in self.per_strategy.values())
@@ -113,6 +120,7 @@ class Reconciliation:
             "duplicated": self.total("duplicated"),
             "out_of_order": self.total("out_of_order"),
             "foreign": self.total("foreign"),
+            "resent_copies": self.resent_copies,
             "per_strategy": {spec: t.to_json() for spec, t in self.per_strategy.items()},
             "examples": [
                 {"kind": f.kind, "subscriber": f.subscriber, "orderId": f.order_id, "seq": f.seq}
@@ -122,9 +130,17 @@ class Reconciliation:
 
 
 def reconcile(
-    acks: Iterable[Ack], subscribers: Iterable[SubscriberLog], *, max_examples: int = 10
+    acks: Iterable[Ack],
+    subscribers: Iterable[SubscriberLog],
+    *,
+    contents: Mapping[int, str] | None = None,
+    max_examples: int = 10,
 ) -> Reconciliation:
-    """Hold every subscriber's log against the acknowledged messages of the orders it watches."""
+    """Hold every subscriber's log against the acknowledged messages of the orders it watches.
+
+    ``contents`` (seq -> text of every message any subscriber received) lets it count resent copies.
+    """
+    acks = list(acks)
     acked: dict[str, set[int]] = defaultdict(set)
     for ack in acks:
         acked[ack.order_id].add(ack.seq)
@@ -142,6 +158,15 @@ def reconcile(
         acknowledged=sum(len(seqs) for seqs in acked.values()),
         per_strategy=tallies,
         examples=tuple(f for kind in examples.values() for f in kind),
+        resent_copies=_resent_copies(acks, contents or {}),
+    )
+
+
+def _resent_copies(acks: list[Ack], contents: Mapping[int, str]) -> int:
+    acked_seqs = {ack.seq for ack in acks}
+    acked_posts = {ack.index for ack in acks}
+    return sum(
+        1 for seq, text in contents.items() if seq not in acked_seqs and post_index(text) in acked_posts
     )
 
 

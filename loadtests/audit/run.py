@@ -104,6 +104,7 @@ class AuditResult:
             "server_restarts": self.server_restarts,
             "per_strategy": verdict["per_strategy"],
             "foreign": verdict["foreign"],
+            "resent_copies": verdict["resent_copies"],
             "orders": self.orders,
             "planned": self.planned,
             "attempted": self.attempted,
@@ -138,8 +139,9 @@ def build_receivers(
     base_url: str,
     session: aiohttp.ClientSession,
     rng: random.Random,
+    contents: dict[int, str],
 ) -> list[Receiver]:
-    """One receiver per customer per strategy."""
+    """One receiver per customer per strategy, all noting message texts in ``contents``."""
     return [
         make_receiver(
             strategy,
@@ -150,6 +152,7 @@ def build_receivers(
             session=session,
             backoff=config.backoff,
             rng=random.Random(rng.getrandbits(64)),
+            contents=contents,
         )
         for strategy in config.strategies
         for customer in fixtures["customers"]
@@ -167,6 +170,7 @@ class _Audit:
         self.phase = "starting"
         self.receivers: list[Receiver] = []
         self.tasks: list[asyncio.Task[None]] = []
+        self.contents: dict[int, str] = {}
         self.senders: Senders | None = None
 
     def snapshot(self) -> Snapshot:
@@ -253,7 +257,12 @@ class _Audit:
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as sending,
         ):
             self.receivers = build_receivers(
-                self.config, fixtures, base_url=self.server.base_url, session=receiving, rng=self.rng
+                self.config,
+                fixtures,
+                base_url=self.server.base_url,
+                session=receiving,
+                rng=self.rng,
+                contents=self.contents,
             )
             self.tasks = [asyncio.create_task(r.run(), name=r.name) for r in self.receivers]
             progress = asyncio.create_task(self.report_progress())
@@ -288,7 +297,7 @@ class _Audit:
             )  # fmt: skip
             for r in self.receivers
         ]
-        return reconcile(self.senders.acks, logs)
+        return reconcile(self.senders.acks, logs, contents=self.contents)
 
 
 def run_audit_blocking(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ import aiohttp
 from loadtests.audit.clients import REQUEST_TIMEOUT_S, RETRYABLE, Retry, TransportError
 from pollbench.reconnect import Backoff
 
-__all__ = ["Ack", "Post", "Senders", "plan_posts"]
+__all__ = ["Ack", "Post", "Senders", "content_of", "plan_posts", "post_index"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,7 +75,17 @@ def plan_posts(
 
 
 def content_of(post: Post) -> str:
+    """The text posted: it names the plan position, so a copy committed by a retry can be recognised."""
     return f"audit message {post.index} for {post.order_id}"
+
+
+_CONTENT = re.compile(r"^audit message (\d+) for ")
+
+
+def post_index(content: str) -> int | None:
+    """The plan position a message's text names (None for text the audit did not write)."""
+    m = _CONTENT.match(content)
+    return int(m.group(1)) if m else None
 
 
 class Senders:

@@ -78,9 +78,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--orders-per-customer",
         type=int,
-        default=5,
+        default=None,
         metavar="K",
-        help="orders each demo customer owns, so each receiver watches K orders (default 5)",
+        help="orders each demo customer owns, so each receiver watches K orders (default 5, or --orders "
+        "if fewer)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the post plan and the jitter (default 0)"
@@ -117,10 +118,9 @@ def build_config(args: argparse.Namespace) -> AuditConfig:
             raise CommandError(
                 f"{flag} must be at most {most}, got {value}: every client runs in this one process"
             )
-    if not 1 <= args.orders_per_customer <= args.orders:
-        raise CommandError(
-            f"--orders-per-customer must be 1..--orders ({args.orders}), got {args.orders_per_customer}"
-        )
+    per_customer = min(5, args.orders) if args.orders_per_customer is None else args.orders_per_customer
+    if not 1 <= per_customer <= args.orders:
+        raise CommandError(f"--orders-per-customer must be 1..--orders ({args.orders}), got {per_customer}")
     kill = None if args.kill_server_every is None else _seconds("--kill-server-every", args.kill_server_every)
     return AuditConfig(
         strategies=strategies,
@@ -129,7 +129,7 @@ def build_config(args: argparse.Namespace) -> AuditConfig:
         duration_s=_seconds("--duration", args.duration),
         kill_every_s=kill,
         drain_s=_seconds("--drain", args.drain),
-        orders_per_customer=args.orders_per_customer,
+        orders_per_customer=per_customer,
         seed=args.seed,
     )
 

@@ -54,8 +54,11 @@ def test_a_clean_run_exits_0_and_prints_the_verdict_json(capsys: pytest.CaptureF
     }
 
 
-def _server_child(parent: psutil.Process, deadline: float) -> psutil.Process:
+def _server_child(proc: subprocess.Popen[str], deadline: float) -> psutil.Process:
+    parent = psutil.Process(proc.pid)
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the audit exited early: {proc.stderr.read() if proc.stderr else ''}")
         for child in parent.children(recursive=True):
             try:
                 if "serve" in child.cmdline():
@@ -73,7 +76,7 @@ def test_ctrl_c_exits_130_and_stops_the_server() -> None:
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        server = _server_child(psutil.Process(proc.pid), time.monotonic() + 30)
+        server = _server_child(proc, time.monotonic() + 30)
         time.sleep(1.0)  # let traffic start
         os.kill(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=30) == 130

@@ -105,3 +105,20 @@ def test_json_has_the_issue_fields() -> None:
         "acknowledged": 4, "lost": 1, "duplicated": 0, "out_of_order": 0,
     }  # fmt: skip
     assert doc["per_strategy"]["sse"]["delivered"] == 3
+
+
+def test_a_retried_post_committed_twice_is_counted_as_a_resent_copy() -> None:
+    """Seq 5 carries the text of post 0, which was acknowledged as seq 1: the user sees it twice."""
+    contents = {1: "audit message 0 for o1", 5: "audit message 0 for o1", 3: "audit message 2 for o1"}
+    log = (("o1", 1), ("o1", 3), ("o1", 5), ("o2", 2), ("o2", 4))
+    result = reconcile(ACKS, [_sub("c1", ("o1", "o2"), *log)], contents=contents)
+    assert result.resent_copies == 1
+    assert result.clean  # a server without idempotency keys cannot do better; reported, not failed
+
+
+def test_an_unacknowledged_message_with_new_text_is_not_a_copy() -> None:
+    contents = {7: "audit message 9 for o1", 8: "hello from somebody else"}
+    result = reconcile(
+        ACKS, [_sub("c1", ("o1",), ("o1", 1), ("o1", 3), ("o1", 7), ("o1", 8))], contents=contents
+    )
+    assert result.resent_copies == 0
