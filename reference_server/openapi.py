@@ -85,6 +85,14 @@ ETAG = {
 }
 CONTENT = {"type": "string", "minLength": 1, "maxLength": MAX_CONTENT_CHARS, "pattern": r"\S"}
 """Message text: 1..4 000 characters, not all whitespace."""
+_NONZERO_FRACTION = "|".join(f"0{{{k}}}[1-9][0-9]{{0,{8 - k}}}" for k in range(9))
+TIMEOUT_PATTERN = (
+    "^(?:(?:0{0,5}[1-9]|0{0,4}[1-5][0-9])(?:[.][0-9]{1,9})?"  # 1 to 59.999999999
+    f"|0{{0,6}}[.](?:{_NONZERO_FRACTION})"  # 0.000000001 to 0.999999999
+    "|0{0,4}60(?:[.]0{1,9})?)$"  # 60
+)
+"""Exactly the long-poll timeouts the server takes (reference_server.params.parse_timeout): plain decimals in
+(0, 60]. A string, because JSON Schema cannot say how a number is written, and the server refuses 1e1."""
 IF_NONE_MATCH = {
     "name": "If-None-Match",
     "in": "header",
@@ -229,9 +237,14 @@ PATHS: dict[str, Any] = {
                 SINCE,
                 _query(
                     "timeout",
-                    {"type": "number", "exclusiveMinimum": 0, "maximum": 60, "default": 30},
-                    "Seconds to hold the request, written as a plain decimal (at most 6 integer and 9 "
-                    "fraction digits, no sign or exponent: 25, 0.5).",
+                    {
+                        "type": "string",
+                        "pattern": TIMEOUT_PATTERN,
+                        "default": "30",
+                        "examples": ["25", "0.5"],
+                    },
+                    "Seconds to hold the request, more than 0 and at most 60, written as a plain decimal "
+                    "(at most 6 integer and 9 fraction digits, no sign or exponent).",
                 ),
             ],
             "responses": {
