@@ -30,6 +30,7 @@ from __future__ import annotations
 import collections
 import json
 import math
+import re
 import signal
 import subprocess
 import sys
@@ -49,12 +50,15 @@ from schemathesis import GenerationMode, Response
 from schemathesis.checks import CheckFunction, not_a_server_error
 from schemathesis.errors import FailureGroup
 from schemathesis.specs.openapi.checks import (
+    allow_header_conformance,
     content_type_conformance,
+    missing_required_header,
     negative_data_rejection,
     positive_data_acceptance,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 
 from reference_server import TokenAuthority
@@ -73,6 +77,9 @@ CHECKS: list[CheckFunction] = [
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
+    unsupported_method,  # the boundary cases also send DELETE, PATCH, TRACE ... to every path
+    allow_header_conformance,
+    missing_required_header,
 ]
 MODE_CHECKS: dict[GenerationMode, list[CheckFunction]] = {
     GenerationMode.POSITIVE: [positive_data_acceptance],
@@ -198,12 +205,19 @@ def load_schema(base_url: str) -> Any:
     return schemathesis.openapi.from_dict(document, config=config)
 
 
+PLAIN_DECIMAL = re.compile(r"(?=.)[0-9]{0,6}(\.[0-9]{1,9})?")
+"""What the server reads as a timeout (reference_server.params)."""
+
+
 def _scaled_timeout(raw: object) -> object:
-    """A generated number the server would hold for, scaled down; anything else (strings included, which
-    negative cases use to break the type) unchanged."""
-    if isinstance(raw, bool) or not isinstance(raw, int | float):
+    """A timeout the server would hold for (a number, or a plain decimal string as the boundary cases send),
+    scaled down; anything the server must refuse is left as generated."""
+    if isinstance(raw, str) and PLAIN_DECIMAL.fullmatch(raw):
+        value = float(raw)
+    elif isinstance(raw, int | float) and not isinstance(raw, bool):
+        value = float(raw)
+    else:
         return raw
-    value = float(raw)
     if math.isfinite(value) and 0 < value <= 60:
         return f"{max(value * LONGPOLL_SCALE, 1e-3):.6f}"  # the server takes plain decimals only
     return raw
@@ -236,13 +250,62 @@ def send(case: Any, base_url: str, session: requests.Session, headers: dict[str,
         return Response.from_requests(resp, verify=True)
 
 
+def checks_for(label: str, mode: GenerationMode) -> list[CheckFunction]:
+    checks = CHECKS + MODE_CHECKS[mode]
+    if label == "GET /ws":  # the fuzzer speaks HTTP, not WebSocket: a valid /ws request still gets 400
+        checks = [c for c in checks if c is not positive_data_acceptance]
+    return checks
+
+
+def run_case(
+    case: Any,
+    mode: GenerationMode,
+    phase: str,
+    caller: str,
+    aim: str,
+    live: Live,
+    session: requests.Session,
+    report: FuzzReport,
+) -> None:
+    """Send one case as ``caller`` and record its status and every failed check."""
+    label = case.operation.label
+    headers = shape(case, mode, caller, aim, live.tokens)
+    started = time.monotonic()
+    try:
+        response = send(case, live.base_url, session, headers)
+    except requests.RequestException as exc:  # a timeout or a dropped connection: the server hung/died
+        curl = case.as_curl_command(headers=headers)
+        report.server_errors.append(f"{label} [{phase}] {type(exc).__name__}: {curl}")
+        return
+    report.slowest_s = max(report.slowest_s, time.monotonic() - started)
+    report.cases[(label, phase, response.status_code)] += 1
+    try:
+        case.validate_response(response, checks=checks_for(label, mode), headers=headers)
+    except FailureGroup as exc:  # one or more checks failed
+        target = report.server_errors if response.status_code >= 500 else report.nonconforming
+        target.append(f"{label} [{phase}] as {caller}: {exc}")
+
+
+def boundary_cases(
+    schema: Any, operation: Any, live: Live, session: requests.Session, report: FuzzReport
+) -> None:
+    """schemathesis' coverage phase: deterministic edge values (empty, longest, smallest and largest
+    allowed and one past them, every required field missing, wrong types) and every undeclared method.
+    Callers and order aims rotate over the cases."""
+    config = schema.config.generation_for(operation=operation)
+    modes = list(EXAMPLES)
+    for k, case in enumerate(
+        schema.iter_coverage_cases(operation, generation_modes=modes, generation_config=config)
+    ):
+        mode = case.meta.generation.mode
+        caller, aim = CALLERS[k % len(CALLERS)], ORDER_AIMS[k % len(ORDER_AIMS)]
+        run_case(case, mode, f"boundary-{mode.value}", caller, aim, live, session, report)
+
+
 def fuzz_operation(
     operation: Any, mode: GenerationMode, live: Live, session: requests.Session, report: FuzzReport
 ) -> None:
     label = operation.label
-    checks = CHECKS + MODE_CHECKS[mode]
-    if label == "GET /ws":  # the fuzzer speaks HTTP, not WebSocket: a valid /ws request still gets 400
-        checks = [c for c in checks if c is not positive_data_acceptance]
 
     @settings(
         max_examples=EXAMPLES[mode],
@@ -258,21 +321,7 @@ def fuzz_operation(
         aim=st.sampled_from(ORDER_AIMS),
     )
     def one(case: Any, caller: str, aim: str) -> None:
-        headers = shape(case, mode, caller, aim, live.tokens)
-        started = time.monotonic()
-        try:
-            response = send(case, live.base_url, session, headers)
-        except requests.RequestException as exc:  # a timeout or a dropped connection: the server hung/died
-            curl = case.as_curl_command(headers=headers)
-            report.server_errors.append(f"{label} [{mode.value}] {type(exc).__name__}: {curl}")
-            return
-        report.slowest_s = max(report.slowest_s, time.monotonic() - started)
-        report.cases[(label, mode.value, response.status_code)] += 1
-        try:
-            case.validate_response(response, checks=checks, headers=headers)
-        except FailureGroup as exc:  # one or more checks failed
-            target = report.server_errors if response.status_code >= 500 else report.nonconforming
-            target.append(f"{label} [{mode.value}] as {caller}: {exc}")
+        run_case(case, mode, mode.value, caller, aim, live, session, report)
 
     try:
         one()
@@ -297,6 +346,9 @@ def fuzz(live: Live) -> FuzzReport:
     with requests.Session() as session:
         for result in schema.get_all_operations():
             operation = result.ok()
+            t0 = time.monotonic()
+            boundary_cases(schema, operation, live, session, report)
+            report.timing[f"{operation.label} boundary"] = round(time.monotonic() - t0, 2)
             for mode in EXAMPLES:
                 if mode is GenerationMode.NEGATIVE and not has_inputs(operation):
                     continue
