@@ -1,7 +1,8 @@
 """Fuzzing the live reference server from the OpenAPI document it serves (issue 6, section 4).
 
 schemathesis loads ``/openapi.json`` from a real server on loopback and generates, for EVERY operation,
-schema-valid (positive) and schema-violating (negative) requests; hypothesis is derandomized, so every run
+schema-valid (positive) and schema-violating (negative) requests: its deterministic boundary cases (edge
+values, missing fields, undeclared methods) and then hypothesis-generated ones, derandomized, so every run
 sends the same cases. Each case is sent as one of six callers: customer c1 (owns o1, o2), customer c2
 (another user), admin a1, no token, a tampered token and an expired one. Positive cases aim their orderId
 at c1's order, c2's order, a missing one or keep the generated string, so the authorization paths
@@ -13,7 +14,7 @@ refused with a 400, schema-violating ones not accepted).
 
 Two endpoints never finish on their own, and are made fuzzable like this:
 
-* long-poll ``/api/messages/wait``: a generated ``timeout`` in (0, 60] is scaled by ``LONGPOLL_SCALE``
+* long-poll ``/api/messages/wait``: a ``timeout`` the server would hold for is scaled by ``LONGPOLL_SCALE``
   (60 s becomes 0.2 s; shapes such as tiny fractions or the maximum survive) and the server's default
   hold is 0.2 s, so a held request ends by itself; anything the server must refuse is sent unchanged.
 * SSE ``/api/stream``: the status line and headers are checked like any response, then only the first
@@ -30,6 +31,7 @@ from __future__ import annotations
 import collections
 import json
 import math
+import random
 import re
 import signal
 import subprocess
@@ -406,3 +408,25 @@ def test_server_is_healthy_and_serves_a_post_and_get_afterwards(fuzz: FuzzReport
     ).json()
     assert [m["seq"] for m in got["messages"]][-1] == seq
     assert got["messages"][-1]["content"] == "after the fuzz"
+
+
+def test_the_documented_timeout_pattern_is_exactly_what_the_server_takes() -> None:
+    """The fuzzer trusts the document; here the one hand-built pattern is checked against the parser."""
+    from reference_server.errors import ApiError
+    from reference_server.openapi import TIMEOUT_PATTERN
+    from reference_server.params import parse_timeout
+
+    def taken(raw: str) -> bool:
+        try:
+            parse_timeout(raw, default=30, maximum=60)
+        except ApiError:
+            return False
+        return True
+
+    rng = random.Random(6)
+    edges = ["60", "60.000000000", "60.1", "000060", "0000060", "0", ".5", "5.", "0.000000001", "1e1", ""]
+    samples = edges + ["".join(rng.choices("0123456789.", k=rng.randint(1, 14))) for _ in range(20_000)]
+    pattern = re.compile(TIMEOUT_PATTERN)
+    disagree = [raw for raw in samples if (pattern.fullmatch(raw) is not None) != taken(raw)]
+    assert disagree == []
+    assert sum(map(taken, samples)) > 1000  # both sides of the boundary were sampled
