@@ -1,9 +1,9 @@
 """Server memory per open push connection, from the resident memory of the server process.
 
-Reuses the server benchmark's pieces: the subscriber openers of :mod:`reference_server.bench_push` (an
-EventSource request, or a WebSocket plus its ``subscribe``/``subscribed`` exchange), run here in this
-process's event loop (the client's memory is this process's, never the server's), and
-:func:`~reference_server.bench_process.settled_rss` to read the server's memory once it holds still.
+The idle subscribers are the push measurement's own (:mod:`loadtests.calibrate_streams`: an EventSource
+request, or a WebSocket with its ``subscribe``/``subscribed`` exchange, as the Locust users send them), run
+in this process's event loop, so their memory is never the server's. The server's memory is read with the
+server benchmark's :func:`~reference_server.bench_process.settled_rss`, once it holds still.
 
 The crowds are *stacked*: the server's settled memory is read with no crowd, with an SSE crowd held, then
 with a WebSocket crowd held on top of it. Nothing is freed between readings, so the second crowd cannot
@@ -18,14 +18,13 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import aiohttp
-
 from loadtests.calibrate_http import Conn
 from loadtests.calibrate_plan import Plan
 from loadtests.calibrate_polls import order_cursors
-from loadtests.calibrate_server import CalibrateError, Target
+from loadtests.calibrate_server import Target
+from loadtests.calibrate_streams import SseSubscriber, Subscriber, WsSubscriber, open_subscribers
+from loadtests.fixtures import Customer
 from reference_server.bench_process import settled_rss
-from reference_server.bench_push import OPENERS, PushTarget
 
 __all__ = ["MemoryFigure", "MemorySettings", "measure_memory"]
 
@@ -61,61 +60,46 @@ class MemoryFigure:
         return (self.rss_held - self.rss_before) / self.opened if self.opened else float("nan")
 
 
-async def _targets(target: Target, plan: Plan) -> list[PushTarget]:
-    """Subscriber identities on the first writers' orders, starting live at each order's cursor."""
+Pick = tuple[Customer, str, int]
+
+
+async def _picks(target: Target, plan: Plan, count: int) -> list[Pick]:
+    """Subscriber identities spread over the first writers' orders, each starting live at its cursor."""
     conn = await Conn.open(target.host, target.port)
     try:
         cursors = await order_cursors(conn, plan)
     finally:
         conn.close()
-    return [
-        PushTarget(token=c.token, order_id=o, since=cursors[o]) for c in plan.writers[:10] for o in c.orders
-    ]
+    spread = [(c, o, cursors[o]) for c in plan.writers[:10] for o in c.orders]
+    return [spread[i % len(spread)] for i in range(count)]
 
 
 @contextlib.asynccontextmanager
-async def _crowd(
-    kind: str, session: aiohttp.ClientSession, target: Target, picks: list[PushTarget], count: int
-) -> AsyncIterator[int]:
-    """Hold ``count`` idle ``kind`` connections (100 handshakes at a time); yields how many opened."""
-    opener, gate = OPENERS[kind], asyncio.Semaphore(100)
-
-    async def one(pick: PushTarget) -> asyncio.Task[None]:
-        async with gate:
-            drain = await opener(session, target.base_url, pick, 15.0)
-        return asyncio.create_task(drain)
-
-    results = await asyncio.gather(
-        *(one(picks[i % len(picks)]) for i in range(count)), return_exceptions=True
-    )
-    drains = [r for r in results if isinstance(r, asyncio.Task)]
+async def _crowd(kind: str, target: Target, plan: Plan, picks: list[Pick]) -> AsyncIterator[int]:
+    """Hold one idle ``kind`` connection per pick; yields how many opened (all, or an error is raised)."""
+    opener = SseSubscriber.open if kind == "sse" else WsSubscriber.open
+    subs: list[Subscriber] = await open_subscribers(opener, target, plan, picks)
     try:
-        failed = [r for r in results if isinstance(r, BaseException)]
-        if failed:
-            raise CalibrateError(f"{len(failed)} of {count} idle {kind} connections failed: {failed[0]}")
-        yield len(drains)
+        yield len(subs)
     finally:
-        for task in drains:
-            task.cancel()
-        await asyncio.gather(*drains, return_exceptions=True)
+        for sub in subs:
+            sub.close()
 
 
 async def measure_memory(target: Target, plan: Plan, s: MemorySettings) -> list[MemoryFigure]:
     """RSS growth per idle SSE stream and per idle subscribed WebSocket."""
-    picks = await _targets(target, plan)
+    picks = await _picks(target, plan, s.connections)
 
     async def rss() -> int:
         return await asyncio.to_thread(
             settled_rss, target.pid, pause_s=s.settle_pause_s, max_wait_s=s.settle_max_s
         )
 
-    connector = aiohttp.TCPConnector(limit=0, force_close=False)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        base = await rss()
-        async with _crowd("sse", session, target, picks, s.connections) as sse_open:
-            sse_held = await rss()
-            async with _crowd("ws", session, target, picks, s.connections) as ws_open:
-                ws_held = await rss()
+    base = await rss()
+    async with _crowd("sse", target, plan, picks) as sse_open:
+        sse_held = await rss()
+        async with _crowd("ws", target, plan, picks) as ws_open:
+            ws_held = await rss()
     return [
         MemoryFigure(kind="sse", opened=sse_open, rss_before=base, rss_held=sse_held),
         MemoryFigure(kind="ws", opened=ws_open, rss_before=sse_held, rss_held=ws_held),
