@@ -8,6 +8,7 @@ bytes), and checks the CI thresholds. Returns the process exit code: 0 ok, 1 a t
 from __future__ import annotations
 
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
@@ -116,10 +117,14 @@ def run_loadtest(
     with Progress(*columns, console=console, transient=False) as progress:
         tasks = {s.spec: _add_task(progress, config, s) for s in strategies}
 
+        cancel = threading.Event()
+
         def one(strategy: Strategy) -> StrategyRun:
             task, total = tasks[strategy.spec]
 
             def update(spec: str, elapsed: float, sample: dict[str, Any]) -> None:
+                if cancel.is_set():  # Ctrl+C or SIGTERM in the main thread: unwind this strategy's run too
+                    raise KeyboardInterrupt
                 info = f"server CPU {sample['cpu']:.1f} s, {sample['conns']:.0f} conns" if sample else ""
                 progress.update(task, completed=min(elapsed, total), info=info)
 
@@ -132,20 +137,35 @@ def run_loadtest(
             )
             return run
 
+        def failure(strategy: Strategy, exc: Exception) -> CommandError:
+            finished = [done[s.spec] for s in strategies if s.spec in done]
+            if finished:  # keep what the finished strategies measured
+                _write(config, scenario, finished)
+            return CommandError(f"{strategy.spec}: {exc}")
+
         workers = max(1, min(config.parallel, len(order))) if config.host is None else 1
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="strategy") as pool:
-            futures = {pool.submit(one, s): s for s in order}
-            for future in as_completed(futures):
-                strategy = futures[future]
+        if workers == 1:
+            for strategy in strategies:
                 try:
-                    done[strategy.spec] = future.result()
+                    done[strategy.spec] = one(strategy)
                 except (ServerError, TimeoutError, ResultsError) as exc:
-                    for f in futures:
-                        f.cancel()
-                    finished = [done[s.spec] for s in strategies if s.spec in done]
-                    if finished:  # keep what the finished strategies measured
-                        _write(config, scenario, finished)
-                    raise CommandError(f"{strategy.spec}: {exc}") from None
+                    raise failure(strategy, exc) from None
+        else:
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="strategy")
+            try:
+                futures = {pool.submit(one, s): s for s in order}
+                for future in as_completed(futures):
+                    strategy = futures[future]
+                    try:
+                        done[strategy.spec] = future.result()
+                    except (ServerError, TimeoutError, ResultsError) as exc:
+                        cancel.set()
+                        raise failure(strategy, exc) from None
+            except BaseException:
+                cancel.set()  # running strategies kill their Locust and stop their server
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
     runs = [done[s.spec] for s in strategies]
     summary = _write(config, scenario, runs)
     console.print(results_table(runs))

@@ -38,7 +38,7 @@ and says plainly where they disagree (bars: latency p50/p95 15 %, requests/s and
 Profiles (each bounded in time; flags override):
   default  100 receivers per strategy, 30 s of sending, a message every 3 s per order,
            4 strategies at a time: about 4-5 minutes on 2 cores
-  --quick  50 receivers, 8 s of sending, a message every 2 s, every strategy at once, calibration
+  --quick  50 receivers, 15 s of sending, a message every 2 s, every strategy at once, calibration
            alongside the load tests: about 90 s
 
 Examples:
@@ -73,7 +73,7 @@ class Profile:
 
 
 DEFAULT = Profile(users=100, duration_s=30.0, message_interval_s=3.0, parallel=4, calibrate_alongside=False)
-QUICK = Profile(users=50, duration_s=8.0, message_interval_s=2.0, parallel=8, calibrate_alongside=True)
+QUICK = Profile(users=50, duration_s=15.0, message_interval_s=2.0, parallel=8, calibrate_alongside=True)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

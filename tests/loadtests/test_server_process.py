@@ -45,3 +45,29 @@ def test_sigterm_to_a_load_run_stops_its_server_and_exits_130(tmp_path: Path) ->
             run.wait(timeout=10)
         for leftover in _servers_under(out):
             leftover.kill()
+
+
+def test_sigterm_to_a_parallel_load_run_stops_every_server(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pollbench", "loadtest", "--strategies", "sse,ws", "--users", "2",
+         "--duration", "60s", "--parallel", "2", "--out", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not ((out / "raw" / "sse").exists() and (out / "raw" / "ws").exists()):
+            assert run.poll() is None and time.monotonic() < deadline, "the load runs did not start"
+            time.sleep(0.05)
+        servers = _servers_under(out)
+        assert len(servers) == 2
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=30) == 130
+        gone, alive = psutil.wait_procs(servers, timeout=15)
+        assert not alive
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait(timeout=10)
+        for leftover in _servers_under(out):
+            leftover.kill()
