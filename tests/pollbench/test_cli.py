@@ -1,6 +1,7 @@
 """pollbench.cli: the command line, tested in-process via main(argv)."""
 
 import json
+import types
 
 import pytest
 
