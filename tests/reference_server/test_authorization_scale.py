@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import random
 import time
@@ -50,7 +51,7 @@ DEADLINE_S = 60.0
 POLL_INTERVAL_S = 3.0
 """The seed dashboard's poll interval."""
 SEED = 5
-CONCURRENCY = 64
+CONCURRENCY = 128
 """Posts and cross attempts in flight at once (interleaved across customers)."""
 SOCKETS_NEEDED = 2 * CUSTOMERS + 512
 
@@ -114,6 +115,8 @@ class Traffic:
     deadline: float
     ready: dict[str, asyncio.Event]
     """Per push customer: set once its channel is subscribed."""
+    sentinels_posted: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once every sentinel is acknowledged."""
 
     def left(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
@@ -141,7 +144,17 @@ async def poller(t: Traffic, c: Customer, rng: random.Random) -> None:
             if listed != set(c.orders):
                 t.ledger.leaks.append(f"{c.id}'s /api/orders lists {sorted(listed)[:5]}")
         tick += 1
-        await asyncio.sleep(POLL_INTERVAL_S * rng.uniform(0.5, 1.5))
+        await pause(t, POLL_INTERVAL_S * rng.uniform(0.5, 1.5))
+
+
+async def pause(t: Traffic, seconds: float) -> None:
+    """A poll interval, cut short once when the sentinels are in: the next poll is then certain to carry the
+    poller's own sentinel, so nobody idles out a whole interval at the end."""
+    if t.sentinels_posted.is_set():
+        await asyncio.sleep(seconds)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(t.sentinels_posted.wait(), timeout=seconds)
 
 
 async def long_poller(t: Traffic, c: Customer) -> None:
@@ -354,6 +367,7 @@ async def run_traffic(base_url: str, customers: tuple[Customer, ...], admin: Adm
             rng.shuffle(sentinels)
             await bounded(sentinels, CONCURRENCY)
             t.ledger.phases["sentinels posted"] = time.monotonic() - started
+            t.sentinels_posted.set()
             await asyncio.wait(clients, timeout=t.left())
             t.ledger.phases["all clients done"] = time.monotonic() - started
         finally:
