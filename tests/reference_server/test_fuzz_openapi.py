@@ -70,7 +70,7 @@ HANG_S = 5.0
 """An answer (or, for a stream, its headers) slower than this is a hang."""
 LONGPOLL_SCALE = 0.2 / 60
 """Generated long-poll timeouts are scaled so the documented maximum (60 s) holds 0.2 s."""
-EXAMPLES = {GenerationMode.POSITIVE: 110, GenerationMode.NEGATIVE: 70}
+EXAMPLES = {GenerationMode.POSITIVE: 90, GenerationMode.NEGATIVE: 55}
 """Cases per operation and mode (operations without parameters exhaust their space sooner)."""
 MIN_CASES = 1000
 CHECKS: list[CheckFunction] = [
