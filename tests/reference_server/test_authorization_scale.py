@@ -6,6 +6,7 @@ one order (ci owns oi), and no messages. Then, all at once:
 
 * every customer has a poller (``GET /api/messages?since=`` plus ``GET /api/orders``), and customer i also
   has one push channel: long-poll, SSE or WebSocket for i % 4 = 0, 1, 2 (250 each; i % 4 = 3 polls only);
+  half the SSE streams name their order, half ask for "all my orders" (no orderId);
 * every customer posts ``MESSAGES`` messages into its own order, interleaved with everybody else's
   (seeded shuffle), each marked ``auth:<customer>:<k>`` in its content;
 * every customer also tries another customer's order on every channel: read, long-poll, stream, subscribe
@@ -173,8 +174,10 @@ async def long_poller(t: Traffic, c: Customer) -> None:
         cursor = body["cursor"]
 
 
-async def sse_reader(t: Traffic, c: Customer) -> None:
-    params = {"orderId": c.orders[0], "since": "0", "token": c.token}
+async def sse_reader(t: Traffic, c: Customer, *, name_order: bool) -> None:
+    """The customer's stream: of its order by name, or (``name_order`` false) of "all my orders", the form a
+    leak would hurt most, since the server picks the orders."""
+    params = {"since": "0", "token": c.token} | ({"orderId": c.orders[0]} if name_order else {})
     async with t.pushes.get("/api/stream", params=params) as resp:
         assert resp.status == 200, f"{c.id}: stream answered {resp.status}"
         t.ready[c.id].set()
@@ -304,11 +307,12 @@ async def guarded(t: Traffic, who: str, channel: str, job: Awaitable[None]) -> N
         t.ready[who].set()  # do not hold the posters back
 
 
-def push_client(t: Traffic, c: Customer, kind: str | None, other: Customer) -> Awaitable[None] | None:
+def push_client(t: Traffic, i: int, c: Customer, other: Customer) -> Awaitable[None] | None:
+    kind = push_channel(i)
     if kind == "longpoll":
         return long_poller(t, c)
     if kind == "sse":
-        return sse_reader(t, c)
+        return sse_reader(t, c, name_order=i % (2 * len(PUSH)) < len(PUSH))
     if kind == "ws":
         return ws_reader(t, c, other)
     return None
@@ -323,7 +327,7 @@ def start_clients(
              for c in customers]  # fmt: skip
     for i, c in enumerate(customers):
         kind = push_channel(i)
-        loop = push_client(t, c, kind, others[i])
+        loop = push_client(t, i, c, others[i])
         if loop is None:
             t.ready[c.id].set()
         else:
