@@ -67,6 +67,8 @@ class Traffic:
     """Wire bytes (both ways) of all poll exchanges."""
     connects: int = 0
     """TCP connections opened."""
+    setup_requests: int = 0
+    """One-off requests among ``requests``: page loads and a push client's first connect."""
 
     def add(self, other: Traffic) -> None:
         for name in self.__dataclass_fields__:

@@ -52,13 +52,12 @@ def strategy_result(
     # window while the senders post (Recorder.mark_steady). The ramp-up is covered by counting per active
     # receiver-second; the drain after it (no news, pollers find nothing) is left out because it is not the
     # load the scenario describes. Each receiver's page load (GET /api/orders before it polls or connects)
-    # and an SSE/WebSocket receiver's first connect are one-offs, left out as the simulator leaves them out;
-    # reconnects stay in. Runs without the snapshot fall back to the whole run.
-    traffic, active_s, sessions = r, run.client_minutes * 60.0, run.clients
+    # and an SSE/WebSocket receiver's first connect are one-offs (Traffic.setup_requests), left out as the
+    # simulator leaves them out; reconnects stay in. Runs without the snapshot fall back to the whole run.
+    traffic, active_s = r, run.client_minutes * 60.0
     if run.steady is not None and run.steady_client_s > 0:
-        traffic, active_s, sessions = run.steady, run.steady_client_s, run.steady_sessions
-    one_offs = sessions * (2 if strategy.transport in ("sse", "ws") else 1)
-    steady_requests = max(0, traffic.requests - one_offs)
+        traffic, active_s = run.steady, run.steady_client_s
+    steady_requests = max(0, traffic.requests - traffic.setup_requests)
     steady_polls = traffic.polls
     return StrategyResult(
         latency_s=latency_stats(run.deliveries["latency_s"].to_numpy()),

@@ -121,6 +121,7 @@ class ReceiverUser(PollbenchUser):
     session: Session
     cursors: dict[str, int]
     etag: str | None
+    _connected_once: bool
 
     def on_start(self) -> None:
         super().on_start()
@@ -130,6 +131,7 @@ class ReceiverUser(PollbenchUser):
         self.auth = {"Authorization": f"Bearer {self.customer.token}", "Accept": "application/json"}
         self.cursors = dict.fromkeys(self.customer.orders, 0)
         self.etag = None
+        self._connected_once = False
         self.session = self.ctx.recorder.start_session(self.customer.id, self.customer.orders, 0, time.time())
         self.ctx.register_receiver(self.customer)
 
@@ -137,9 +139,16 @@ class ReceiverUser(PollbenchUser):
         """A retry loop of this client: its own attempt counter, the client's jitter stream."""
         return Retry(self.rng, gevent.sleep, self.backoff)
 
+    def count_first_connect(self) -> None:
+        """Count a push client's first stream connect as setup (its reconnects are steady load)."""
+        if not self._connected_once:
+            self._connected_once = True
+            self.traffic.setup_requests += 1
+
     def load_orders(self, conn: HttpConnection) -> bool:
         """The page load: the order list with each order's cursor, which becomes the starting point."""
         while True:
+            self.traffic.setup_requests += 1
             resp = self.http(conn, "GET", "/api/orders", name="/api/orders (page load)", headers=self.auth)
             if resp is not None:
                 break

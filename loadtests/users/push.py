@@ -103,6 +103,7 @@ class SSEUser(ReceiverUser):
         started = time.perf_counter()
         t = self.traffic
         t.requests += 1
+        self.count_first_connect()
         sent0, recv0, connects = conn.sent, conn.received, conn.connects
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache", "Last-Event-ID": last_id}
         parser = SseParser()
@@ -153,6 +154,7 @@ class WebSocketUser(ReceiverUser):
         ws = WebSocketClient(conn)
         t = self.traffic
         t.requests += 1
+        self.count_first_connect()
         sent0, recv0, connects = conn.sent, conn.received, conn.connects
         started = time.perf_counter()
         pinger = None
