@@ -48,10 +48,6 @@ class RunContext:
     """Round-trip time per client, seconds."""
     pairs: Deliveries
     """(message, recipient) pairs in commit order."""
-    message_bytes: float
-    """JSON bytes of every message committed, received by anyone or not (conversations count them all)."""
-    message_byte_seconds: float
-    """Sum over messages of JSON bytes x (duration - commit): how long each byte sits in its conversation."""
     energy_clients: npt.NDArray[np.int64]
     """Client ids whose radio energy is modelled."""
     seed: int
@@ -95,7 +91,6 @@ def build_context(scenario: Scenario, calibration: Calibration) -> RunContext:
     sample = np.sort(
         sample_rng.choice(population.customers, size=min(ENERGY_SAMPLE, population.customers), replace=False)
     )
-    json_bytes = (messages.size_bytes + calibration.bytes.message_overhead).astype(np.float64)
     return RunContext(
         scenario=scenario,
         population=population,
@@ -103,8 +98,6 @@ def build_context(scenario: Scenario, calibration: Calibration) -> RunContext:
         service=ServiceModel(calibration=calibration, forced_ms=scenario.service_time_ms),
         rtt_s=rtt,
         pairs=delivery_pairs(messages, population, scenario.audience),
-        message_bytes=float(json_bytes.sum()),
-        message_byte_seconds=float(np.dot(json_bytes, scenario.duration - messages.commit_s)),
         energy_clients=sample.astype(np.int64),
         seed=seed,
     )

@@ -23,7 +23,7 @@ from sim.polling import ADMIN_PAGE_ORDERS, WINDOW_REQUESTS, energy_locals, perio
 from sim.server import FifoServer
 from sim.tally import Tally
 
-__all__ = ["add_conversation_growth", "conversation_growth_bytes", "run_seed_dashboard"]
+__all__ = ["run_seed_dashboard"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -161,26 +161,6 @@ def run_seed_dashboard(
         _seed_server(strategy, ctx, tally, server)
         if progress:
             progress((server + 1) / ctx.population.servers)
-
-
-def add_conversation_growth(strategy: SeedDashboard, ctx: RunContext, tally: Tally) -> None:
-    """Count :func:`conversation_growth_bytes` into a seed-dashboard run (either engine)."""
-    growth = conversation_growth_bytes(ctx, strategy.interval_s)
-    tally.bytes += growth
-    tally.extra["conversation_growth_bytes"] = growth
-
-
-def conversation_growth_bytes(ctx: RunContext, period: float) -> float:
-    """Bytes the full GETs carry because conversations grow during the run.
-
-    A full GET returns every message of its order: the calibrated body is the conversation at the start,
-    and every message committed since rides along in each later full GET of that order, which its customer
-    makes once per `period`. A message committed at c rides in floor((duration - c) / period) later GETs,
-    (duration - c) / period - 1/2 on average over the tick phase. (A load test's seeded orders grow the same
-    way; a model with a fixed body undercounted seed-dashboard bytes per poll by 8-28 % against measured
-    runs.)
-    """
-    return max(0.0, ctx.message_byte_seconds / period - ctx.message_bytes / 2.0)
 
 
 def _seed_server(strategy: SeedDashboard, ctx: RunContext, tally: Tally, server: int) -> None:

@@ -21,10 +21,9 @@ import numpy.typing as npt
 from pollbench import __version__
 from pollbench.results import StrategyResult, Summary, machine_info
 from pollbench.scenario import Scenario
-from pollbench.strategies import SeedDashboard, Strategy, parse_strategies
+from pollbench.strategies import Strategy, parse_strategies
 from sim.calibration import Calibration, load_calibration
 from sim.context import RECORD_CAP, RunContext, build_context
-from sim.dashboard import add_conversation_growth
 from sim.energy import RadioModel
 from sim.reconnect import storm_after_run
 from sim.strategies import expected_cost_s, expected_requests, fast_model
@@ -88,8 +87,6 @@ def simulate_strategy(
         run_des(strategy, ctx, tally, report)
     else:
         fast_model(strategy)(strategy, ctx, tally, report)
-    if isinstance(strategy, SeedDashboard):
-        add_conversation_growth(strategy, ctx, tally)
     tally.extra["engine"] = chosen
     recorded = int(tally.records(strategy.spec)["seq"].size)
     tally.extra["deliveries_recorded"] = recorded
