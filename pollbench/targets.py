@@ -15,7 +15,11 @@ from urllib.parse import urlsplit
 
 from pollbench.commands import CommandError
 
-__all__ = ["add_target_arguments", "check_target", "is_loopback_host"]
+__all__ = ["LOOPBACK_RTT_MS", "add_target_arguments", "check_target", "is_loopback_host"]
+
+LOOPBACK_RTT_MS = 0.1
+"""Round-trip time of a loopback target, milliseconds: what a measured run on this machine had, and what a
+simulation of the same scenario should assume."""
 
 REMOTE_HELP = (
     "allow a --host outside loopback (127.0.0.0/8, ::1, localhost). Only load servers you own and are "

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pollbench.commands import CommandError
-from pollbench.targets import add_target_arguments, check_target
+from pollbench.targets import LOOPBACK_RTT_MS, add_target_arguments, check_target
 
 HELP = "calibrate, simulate and measure every strategy, then write a side-by-side report (the main job)"
 DESCRIPTION = """\
@@ -52,8 +52,6 @@ Exit codes: 0 ok (disagreements are reported, not failures); 2 bad input or a pa
 
 SIM_MIN_DURATION_S = 600.0
 """Simulated seconds at least: the steady state of the slowest poll (adaptive backs off to 30 s)."""
-LOOPBACK_RTT_MS = 0.1
-"""Round-trip time of the simulated network: the measured side runs on loopback."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,9 +6,10 @@ import argparse
 import math
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pollbench.commands import CommandError
-from pollbench.targets import add_target_arguments, check_target
+from pollbench.targets import LOOPBACK_RTT_MS, add_target_arguments, check_target, is_loopback_host
 
 HELP = "measure delivery latency, wire bytes and server cost of each strategy with Locust"
 DESCRIPTION = """\
@@ -163,8 +164,12 @@ def build_config(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     fixtures = Path(args.fixtures).resolve() if args.fixtures else None
     if host and fixtures is None:
         raise CommandError("--host needs --fixtures (the file 'pollbench serve --fixtures' wrote)")
+    loopback = host is None or is_loopback_host(urlsplit(host).hostname or "")
     scenario = scenario.override(
         audience="order",  # the receivers hold every message of their orders; senders are other clients
+        # The network the run had (recorded so a simulation of this summary's scenario is like for like).
+        rtt_ms=LOOPBACK_RTT_MS if loopback else None,
+        rtt_sigma=0.0 if loopback else None,
         clients=users,
         duration=duration,
         message_interval=interval,
