@@ -57,6 +57,8 @@ class MergedRun:
     """Receivers' listening seconds in that window."""
     steady_sessions: int = 0
     """Receivers that started in that window (their page loads fall in it)."""
+    warm_at: float | None = None
+    """Wall-clock time the steady window opened (the earliest process's warm-up mark), if recorded."""
 
     @property
     def wall_seconds(self) -> float:
@@ -133,6 +135,7 @@ def merge_raw(raw: str | Path) -> MergedRun:
         steady=steady,
         steady_client_s=float(sum(m["client_s"] - w["client_s"] for m, w in windows if m)),
         steady_sessions=int(sum(m["sessions"] - w["sessions"] for m, w in windows if m)),
+        warm_at=min((float(st["warm"]["at"]) for st in states if st.get("warm")), default=None),
     )
 
 

@@ -59,8 +59,13 @@ def strategy_result(
         traffic, active_s = run.steady, run.steady_client_s
     steady_requests = max(0, traffic.requests - traffic.setup_requests)
     steady_polls = traffic.polls
+    # Latency of the messages committed in the steady window, for the same reason: in the first interval
+    # clients are still starting (an adaptive client that found nothing has already backed off).
+    latencies = run.deliveries
+    if run.warm_at is not None and run.steady is not None:
+        latencies = latencies[latencies["created_at"] >= run.warm_at]
     return StrategyResult(
-        latency_s=latency_stats(run.deliveries["latency_s"].to_numpy()),
+        latency_s=latency_stats(latencies["latency_s"].to_numpy()),
         requests_per_s=_ratio(steady_requests * run.clients, active_s),
         empty_poll_fraction=0.0 if strategy.is_push else _ratio(r.empty_polls, polls),
         bytes_per_client_per_min=_ratio(wire, run.client_minutes),
@@ -78,6 +83,8 @@ def strategy_result(
             "wall_seconds": run.wall_seconds,
             "requests_per_wall_s": _ratio(r.requests, run.wall_seconds),
             "rates_window": "sending" if traffic is not r else "whole run",
+            "latency_window": "after warm-up" if len(latencies) < delivered else "whole run",
+            "deliveries_in_latency": len(latencies),
             "locust_processes": run.processes,
             "messages_posted": run.messages_posted,
             "gaps": run.gaps,
