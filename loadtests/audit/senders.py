@@ -100,7 +100,7 @@ class Senders:
         backoff: Backoff,
         rng: random.Random,
         rate_per_s: float,
-        concurrency: int = 32,
+        concurrency: int = 256,
     ) -> None:
         if not rate_per_s > 0 or concurrency < 1:
             raise ValueError("rate_per_s must be > 0 and concurrency >= 1")
@@ -118,30 +118,41 @@ class Senders:
         """Posts the server refused with a 4xx (not retried; a harness or server bug)."""
         self.abandoned = 0
         """Posts still unacknowledged when the run stopped retrying."""
-        self._next = 0
+        self._started = 0
 
     @property
     def started(self) -> int:
         """Posts taken from the plan so far."""
-        return self._next
+        return self._started
 
     async def run(self, *, stop_new_at: float, give_up_at: float) -> None:
-        """Send until the plan is done or ``stop_new_at`` (loop time); retries end at ``give_up_at``."""
-        start = asyncio.get_running_loop().time()
-        async with asyncio.TaskGroup() as group:
-            for _ in range(self.concurrency):
-                group.create_task(self._worker(start, stop_new_at, give_up_at))
+        """Send until the plan is done or ``stop_new_at`` (loop time); retries end at ``give_up_at``.
 
-    async def _worker(self, start: float, stop_new_at: float, give_up_at: float) -> None:
+        Each post is its own task, started when it is due: the senders stand for many users, and one
+        user's post waiting out its backoff must not hold back everybody else's (a fixed pool of workers
+        would all sit in backoff after a crash and post nothing for seconds after the server is back).
+        """
         loop = asyncio.get_running_loop()
-        while self._next < len(self.posts):
-            post = self.posts[self._next]
-            due = start + post.index / self.rate_per_s
-            if due >= stop_new_at or loop.time() >= stop_new_at:
-                return
-            self._next += 1
-            await asyncio.sleep(max(0.0, due - loop.time()))
+        start = loop.time()
+        slots = asyncio.Semaphore(self.concurrency)
+        async with asyncio.TaskGroup() as group:
+            for post in self.posts:
+                due = start + post.index / self.rate_per_s
+                if due >= stop_new_at:
+                    return
+                await asyncio.sleep(max(0.0, due - loop.time()))
+                await slots.acquire()
+                if loop.time() >= stop_new_at:
+                    slots.release()
+                    return
+                self._started += 1
+                group.create_task(self._deliver_and_release(post, give_up_at, slots))
+
+    async def _deliver_and_release(self, post: Post, give_up_at: float, slots: asyncio.Semaphore) -> None:
+        try:
             await self._deliver(post, give_up_at)
+        finally:
+            slots.release()
 
     async def _deliver(self, post: Post, give_up_at: float) -> None:
         """POST until a 201 (acknowledged), a 4xx (rejected) or the give-up time (abandoned)."""
