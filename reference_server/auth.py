@@ -18,7 +18,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Literal
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from reference_server.errors import ApiError
 
@@ -68,17 +68,32 @@ class TokenAuthority:
 
     def verify(self, token: str, *, now: float | None = None, remember: bool = True) -> Principal:
         """The principal a token names; raises ApiError(401) if it is malformed, forged or expired."""
-        current = time.time() if now is None else now
         principal = self._cache.get(token)
         if principal is None:
             principal = self._decode(token)
             if remember:
-                if len(self._cache) >= self._cache_max:
-                    self._cache.clear()  # crude but bounded; refills from the live working set
-                self._cache[token] = principal
-        if principal.expires_at <= current:
-            raise ApiError(401, "token_expired", "Your token has expired; sign in again to get a new one.")
-        return principal
+                self._remember(token, principal)
+        return _unexpired(principal, now)
+
+    def verify_header(self, header: str, *, now: float | None = None, remember: bool = True) -> Principal:
+        """The principal of a whole ``Authorization`` value, which must be ``Bearer <token>``; raises
+        ApiError(401) otherwise.
+
+        Cached by the whole header value rather than the token inside it: a repeat caller then costs one
+        lookup of the string the request already holds, with no slicing and no format checks (about 0.3 µs
+        of a poll). Header values contain a space and tokens never do, so the two kinds of key cannot meet.
+        """
+        principal = self._cache.get(header)
+        if principal is None:
+            principal = self._decode(_bearer_token(header))
+            if remember:
+                self._remember(header, principal)
+        return _unexpired(principal, now)
+
+    def _remember(self, key: str, principal: Principal) -> None:
+        if len(self._cache) >= self._cache_max:
+            self._cache.clear()  # crude but bounded; refills from the live working set
+        self._cache[key] = principal
 
     def _sign(self, body: str) -> str:
         return _b64(hmac.new(self._key, body.encode("ascii"), hashlib.sha256).digest())
@@ -108,6 +123,23 @@ def _bad_token() -> ApiError:
     return ApiError(401, "invalid_token", "The bearer token is not valid; it may be mangled or forged.")
 
 
+def _unexpired(principal: Principal, now: float | None) -> Principal:
+    """The principal, unless its token has expired (checked on every use, cached or not)."""
+    if principal.expires_at <= (time.time() if now is None else now):
+        raise ApiError(401, "token_expired", "Your token has expired; sign in again to get a new one.")
+    return principal
+
+
+def _bearer_token(header: str) -> str:
+    """The token in an ``Authorization`` value; the scheme is case-insensitive, as HTTP says."""
+    if header.startswith("Bearer ") and " " not in header[7:]:
+        return header[7:]  # the usual exact form
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise ApiError(401, "invalid_token", "Use 'Authorization: Bearer <token>'.")
+    return value.strip()
+
+
 def _query_token(query_string: str) -> str | None:
     # Parsed by hand rather than through ``request.query``: that caches the parsed query (token included)
     # on the request's URL for the life of the connection, about 0.5 KiB per idle WebSocket.
@@ -122,19 +154,12 @@ def request_principal(
 ) -> Principal:
     """The caller of ``request``: ``Authorization: Bearer`` always, ``?token=`` only where browsers cannot
     set headers (EventSource and WebSocket)."""
-    header = request.headers.get("Authorization")
-    if header is not None and header.startswith("Bearer ") and " " not in header[7:]:
-        return authority.verify(header[7:], remember=not allow_query)  # the poll path's usual case
-    token: str | None = None
-    if header is not None:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            raise ApiError(401, "invalid_token", "Use 'Authorization: Bearer <token>'.")
-        token = value.strip()
-    elif allow_query:
-        token = _query_token(request.query_string)
-    if not token:
-        raise ApiError(401, "missing_token", "This endpoint needs a bearer token; none was sent.")
+    header = request.headers.get(hdrs.AUTHORIZATION)  # an istr name skips case-folding the lookup key
     # Push connections authenticate once per connection, so caching their token would only cost memory
     # (about 0.3 KiB per idle connection); the cache is for the poll path, which authenticates every request.
-    return authority.verify(token, remember=not allow_query)
+    if header is not None:
+        return authority.verify_header(header, remember=not allow_query)
+    token = _query_token(request.query_string) if allow_query else None
+    if not token:
+        raise ApiError(401, "missing_token", "This endpoint needs a bearer token; none was sent.")
+    return authority.verify(token, remember=False)

@@ -54,3 +54,40 @@ def test_unremembered_verification_leaves_the_cache_alone():
     token = authority.issue(id="c1", role="customer", name="x", ttl_s=60)
     assert authority.verify(token, remember=False).id == "c1"
     assert authority._cache == {}
+
+
+def test_a_bearer_header_is_cached_by_its_whole_value():
+    authority = TokenAuthority("k")
+    token = authority.issue(id="c1", role="customer", name="x", ttl_s=60)
+    assert authority.verify_header(f"Bearer {token}").id == "c1"
+    assert list(authority._cache) == [f"Bearer {token}"]
+
+
+def test_expiry_is_enforced_for_cached_headers():
+    authority = TokenAuthority("k")
+    header = "Bearer " + authority.issue(id="c1", role="customer", name="x", ttl_s=10, now=1000)
+    authority.verify_header(header, now=1005)
+    with pytest.raises(ApiError) as info:
+        authority.verify_header(header, now=1011)
+    assert info.value.code == "token_expired"
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER"])
+def test_the_scheme_is_case_insensitive(scheme):
+    authority = TokenAuthority("k")
+    token = authority.issue(id="c1", role="customer", name="x", ttl_s=60)
+    assert authority.verify_header(f"{scheme}  {token} ").id == "c1"
+
+
+@pytest.mark.parametrize("header", ["Basic abc", "Bearer", "Bearer ", "Token x.y"])
+def test_a_header_that_is_not_a_bearer_token_is_401(header):
+    with pytest.raises(ApiError) as info:
+        TokenAuthority("k").verify_header(header)
+    assert (info.value.status, info.value.code) == (401, "invalid_token")
+
+
+def test_a_forged_header_is_not_cached():
+    authority = TokenAuthority("k")
+    with pytest.raises(ApiError):
+        authority.verify_header("Bearer e30.forged")
+    assert authority._cache == {}
