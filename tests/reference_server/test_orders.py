@@ -51,3 +51,21 @@ async def test_orders_etag_changes_on_mark_read(client, users):
     await client.put("/api/messages", json={"orderId": "o4"}, headers=headers(users.a1))
     resp = await client.get("/api/orders", headers={**headers(users.a1), "If-None-Match": etag})
     assert resp.status == 200
+
+
+async def test_a_cached_order_list_is_rebuilt_after_posts_and_mark_reads(client, users):
+    """Order lists are cached by ETag; every change to a badge must also move the ETag."""
+
+    async def badges(user):
+        body = await (await client.get("/api/orders", headers=headers(user))).json()
+        return {o["orderId"]: (o["total"], o["unread"]) for o in body["orders"]}
+
+    assert await badges(users.c1) == await badges(users.c1) == {"o1": (1, 1), "o2": (1, 1)}
+    assert (await badges(users.a1))["o2"] == (1, 1)
+    await client.post("/api/messages", json={"orderId": "o2", "content": "x"}, headers=headers(users.c1))
+    assert (await badges(users.a1))["o2"] == (2, 2)
+    assert await badges(users.c1) == {"o1": (1, 1), "o2": (1, 1)}  # the customer's own post is no badge
+    await client.put("/api/messages", json={"orderId": "o2"}, headers=headers(users.a1))
+    assert (await badges(users.a1))["o2"] == (2, 0)
+    await client.put("/api/messages", json={"orderId": "o1"}, headers=headers(users.c1))
+    assert await badges(users.c1) == {"o1": (1, 0), "o2": (1, 1)}
