@@ -202,9 +202,10 @@ def _start(environment: Environment, **_: Any) -> None:
     context.recorder.started_at = time.time()
     send_for = context.settings.send_for_s
     if send_for > 0:
-        # Warm-up: one slowest poll interval (at most half the sending), so every client is polling on its
-        # grid before the steady window opens.
-        warm_up = min(send_for / 2, drain_seconds(context.settings.strategy) - 2.0)
+        # Warm-up: every client started (the spawn ramp, plus a second) and one slowest poll interval, at most
+        # half the sending, so every client is on its grid before the steady window opens.
+        ramp = float(options.num_users or 0) / max(float(options.spawn_rate or 1.0), 0.1) + 1.0
+        warm_up = min(send_for / 2, max(ramp, drain_seconds(context.settings.strategy) - 2.0))
         gevent.spawn(_mark_steady, context.recorder, warm_up, True)
         gevent.spawn(_mark_steady, context.recorder, send_for, False)
     set_context(context)
