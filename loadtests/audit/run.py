@@ -294,7 +294,7 @@ class _Audit:
                 log=r.inbox.log,
                 deduplicated=r.inbox.deduplicated,
                 foreign=r.inbox.foreign,
-            )  # fmt: skip
+            )
             for r in self.receivers
         ]
         return reconcile(self.senders.acks, logs, contents=self.contents)
