@@ -71,13 +71,21 @@ class StrategyTally:
     """Sums over one strategy's subscribers."""
 
     subscribers: int = 0
+    """Clients of this strategy."""
     delivered: int = 0
+    """Acknowledged messages that reached a client's application (once per client)."""
     lost: int = 0
+    """Acknowledged messages of a watched order that never reached the client's application."""
     duplicated: int = 0
+    """Messages handed to an application more than once, after the client's de-duplication."""
     out_of_order: int = 0
+    """Messages handed over after a later message of the same order."""
     unacknowledged: int = 0
+    """Distinct messages received that no 201 acknowledged."""
     deduplicated: int = 0
+    """Transport redeliveries the clients dropped themselves."""
     foreign: int = 0
+    """Messages of other customers' orders the server sent."""
 
     def to_json(self) -> dict[str, int]:
         return {
