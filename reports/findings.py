@@ -64,14 +64,19 @@ class RecommendConfig:
 
 
 def preferred(results: ResultSet, config: RecommendConfig) -> pd.DataFrame:
-    """One row per strategy: its run metrics joined with its plan at `config.users` (measured preferred)."""
+    """One row per strategy: its run metrics joined with its plan at `config.users`.
+
+    Measured rows are preferred, unless their capacity figure is an extrapolation from a nearly idle server:
+    then the simulated row (a calibrated model run at scale) is the better basis for a plan.
+    """
     plan = capacity_plan(results, config.plan)
     if plan.empty:
         return pd.DataFrame()
     plan = plan[plan["users"] == config.users].rename(columns={"server_processes": "processes_needed"})
     runs = results.runs.sort_values("clients", ascending=False).drop_duplicates(["source", "strategy"])
     merged = runs.merge(plan, on=["source", "strategy"])
-    merged["_rank"] = (merged["source"] != "measured").astype(int)
+    measured = merged["source"] == "measured"
+    merged["_rank"] = (~measured).astype(int) + 2 * (measured & ~merged["reliable"].astype(bool)).astype(int)
     best = merged.sort_values(["strategy", "_rank"]).drop_duplicates("strategy").drop(columns="_rank")
     order = {s: i for i, s in enumerate(results.strategies)}
     return best.sort_values("strategy", key=lambda s: s.map(order)).reset_index(drop=True)

@@ -25,6 +25,7 @@ PLAN_USERS: tuple[int, ...] = (1_000, 10_000, 100_000, 1_000_000)
 SECONDS_PER_MONTH = 60 * 60 * 24 * 30
 LIGHT_LOAD = 0.05
 """Utilization below which a derived clients-per-process figure is flagged as unreliable."""
+LIGHT_LOAD_CAVEAT = "; extrapolated from a light load, unreliable"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,7 +70,7 @@ def capacity_basis(results: ResultSet, row: Mapping[str, Any], config: PlanConfi
         return math.nan, "unknown: no utilization figure and no capacity search"
     derived = per_process / util * config.target_utilization
     # a long linear extrapolation from a nearly idle server hides fixed costs and queueing; say so
-    caveat = "; extrapolated from a light load, unreliable" if util < LIGHT_LOAD else ""
+    caveat = LIGHT_LOAD_CAVEAT if util < LIGHT_LOAD else ""
     return derived, (
         f"derived: {per_process:,.0f} clients/process at {util:.1%} busy, "
         f"scaled to {config.target_utilization:.0%} busy (CPU only{caveat})"
@@ -79,8 +80,9 @@ def capacity_basis(results: ResultSet, row: Mapping[str, Any], config: PlanConfi
 def capacity_plan(results: ResultSet, config: PlanConfig | None = None) -> pd.DataFrame:
     """The planning table: one row per (source, strategy, users).
 
-    Columns: source, strategy, users, max_clients_per_process, basis, server_processes,
-    traffic_gb_per_month (wire bytes both ways, headers included), requests_per_month.
+    Columns: source, strategy, users, max_clients_per_process, basis, reliable (False for a figure
+    extrapolated from a nearly idle server), server_processes, traffic_gb_per_month (wire bytes both ways,
+    headers included), requests_per_month.
     """
     cfg = config or PlanConfig()
     rows: list[dict[str, Any]] = []
@@ -98,6 +100,7 @@ def capacity_plan(results: ResultSet, config: PlanConfig | None = None) -> pd.Da
                     "users": users,
                     "max_clients_per_process": max_clients,
                     "basis": basis,
+                    "reliable": LIGHT_LOAD_CAVEAT not in basis,
                     "server_processes": processes,
                     "traffic_gb_per_month": row["bytes_per_client_per_min"] * users * 60 * 24 * 30 / 1e9,
                     "requests_per_month": req_per_client_s * users * SECONDS_PER_MONTH,
@@ -109,6 +112,7 @@ def capacity_plan(results: ResultSet, config: PlanConfig | None = None) -> pd.Da
         "users",
         "max_clients_per_process",
         "basis",
+        "reliable",
         "server_processes",
         "traffic_gb_per_month",
         "requests_per_month",

@@ -87,3 +87,18 @@ def test_recommendation_warns_when_its_sim_and_measured_figures_disagree():
 def test_pollers_claim_is_uncertain_when_capacity_is_extrapolated_from_a_nearly_idle_server():
     claim = seed_claims(result_set([_row("seed-dashboard:3", 2.9, 0.01)]), _CFG)[1]
     assert claim.verdict == "uncertain" and "unreliable" in claim.text
+
+
+def test_a_simulated_plan_is_preferred_to_a_measured_one_extrapolated_from_an_idle_server():
+    from reports.findings import preferred
+
+    rs = result_set(
+        [
+            _row("sse", 0.05, 0.02),  # measured at 2 % busy: an unreliable extrapolation
+            _row("sse", 0.01, 0.3, source="sim"),
+            _row("poll:3", 2.8, 0.4),  # measured at 40 % busy: trusted
+            _row("poll:3", 2.8, 0.3, source="sim"),
+        ]
+    )
+    chosen = dict(zip(preferred(rs, _CFG)["strategy"], preferred(rs, _CFG)["source"], strict=True))
+    assert chosen == {"sse": "sim", "poll:3": "measured"}
