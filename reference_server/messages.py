@@ -1,7 +1,9 @@
 """``/api/messages``: read a conversation (the seed's polling endpoint), post to it, mark it read.
 
 GET is the hot path. Its 304s and its "nothing since your cursor" answers come from the in-memory order
-book (see ``orderbook.py``); SQLite is read only when there are messages to return.
+book (see ``orderbook.py``); SQLite is read only when there are messages to return, and each encoded body
+is kept under its ETag (``bodycache.py``). A repeated poll reuses what the identical request resolved to
+before (``pollmemo.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from reference_server.params import (
     require_str,
     valid_content,
 )
+from reference_server.pollmemo import ResolvedPoll
 from reference_server.state import STATE, ServerState
 from reference_server.store import NewMessage
 
@@ -64,18 +67,35 @@ def not_modified(etag: str) -> web.Response:
 def get_messages(request: web.Request) -> web.Response:
     """GET /api/messages?orderId=X[&since=SEQ] -> {"messages", "unread", "cursor"} with a strong ETag."""
     state = request.app[STATE]
-    principal = request_principal(request, state.auth)
-    order_id = query_order_id(request)
-    since = parse_since(request.query.get("since"))
-    authorize_order(state, principal, order_id)
-    etag = state.book.messages_etag(order_id, principal.role, since)
+    poll = _resolve(request, state)
+    etag = poll.current_etag(state.book)
     if etag_matches(request, etag):
         return not_modified(etag)
     body = state.bodies.get(etag)
     if body is None:
-        body = _messages_body(state, order_id, principal.role, since).encode("utf-8")
+        body = _messages_body(state, poll.order_id, poll.principal.role, poll.since).encode("utf-8")
         state.bodies.put(etag, body)
     return json_response(body, etag=etag)
+
+
+def _resolve(request: web.Request, state: ServerState) -> ResolvedPoll:
+    """Who asks about which order since when: kept from the identical request before (see ``pollmemo``),
+    or worked out and checked now (raising the 4xx if something is wrong)."""
+    authorization = request.headers.get(hdrs.AUTHORIZATION)
+    target = request.raw_path  # the request target exactly as sent, query included
+    if authorization is not None:
+        poll = state.polls.get(authorization, target)
+        if poll is not None:
+            return poll
+    principal = request_principal(request, state.auth)
+    order_id = query_order_id(request)
+    since = parse_since(request.query.get("since"))
+    authorize_order(state, principal, order_id)
+    order = state.book.orders[order_id]
+    poll = ResolvedPoll(principal=principal, order_id=order_id, order=order, since=since)
+    if authorization is not None:
+        state.polls.put(authorization, target, poll)
+    return poll
 
 
 def _messages_body(state: ServerState, order_id: str, role: Role, since: int | None) -> str:

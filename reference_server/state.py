@@ -11,6 +11,7 @@ from reference_server.bodycache import BodyCache
 from reference_server.config import ServerConfig
 from reference_server.metrics import Metrics
 from reference_server.orderbook import OrderBook
+from reference_server.pollmemo import PollMemo
 from reference_server.pubsub import Hub
 from reference_server.store import Store
 
@@ -33,12 +34,18 @@ class ServerState:
     """Fan-out to long-polls, SSE and WebSockets."""
     bodies: BodyCache = field(default_factory=BodyCache)
     """Encoded GET /api/messages bodies by ETag: a poll of unchanged state is not rebuilt."""
+    polls: PollMemo = field(init=False)
+    """Resolved poll requests, so a repeated poll skips auth, query parsing and ETag formatting; bounded by
+    ``config.token_cache_max``, like the token cache."""
     store: Store | None = None
     """The database; None until startup has opened it."""
     websockets: set[web.WebSocketResponse] = field(default_factory=set)
     """Open WebSocket connections, closed at shutdown."""
     streams: set[web.StreamResponse] = field(default_factory=set)
     """Open SSE responses, ended at shutdown."""
+
+    def __post_init__(self) -> None:
+        self.polls = PollMemo(self.config.token_cache_max)
 
     def db(self) -> Store:
         """The open store (handlers run only after startup, so it is always there)."""

@@ -152,3 +152,29 @@ async def test_a_cached_full_poll_body_is_rebuilt_after_a_post_and_a_mark_read(c
     after_read = await full_poll()
     assert after_read["unread"] == 0
     assert all(m["isRead"] for m in after_read["messages"] if m["senderType"] == "admin")
+
+
+async def test_a_repeated_poll_is_not_reused_for_another_customer(client, users):
+    """The poll memo is keyed by the Authorization value: c2 sending c1's exact request is refused."""
+    for _ in range(2):
+        resp = await client.get("/api/messages", params={"orderId": "o1"}, headers=headers(users.c1))
+        assert resp.status == 200
+    other = await client.get("/api/messages", params={"orderId": "o1"}, headers=headers(users.c2))
+    assert other.status == 403
+
+
+async def test_a_repeated_since_poll_sees_news_and_mark_reads(client, users):
+    first = await (
+        await client.get("/api/messages", params={"orderId": "o1"}, headers=headers(users.c1))
+    ).json()
+    params = {"orderId": "o1", "since": first["cursor"]}
+
+    async def poll():
+        return await (await client.get("/api/messages", params=params, headers=headers(users.c1))).json()
+
+    assert (await poll())["messages"] == [] and (await poll())["messages"] == []
+    await client.post("/api/messages", json={"orderId": "o1", "content": "news"}, headers=headers(users.a1))
+    after = await poll()
+    assert [m["content"] for m in after["messages"]] == ["news"] and after["unread"] == first["unread"] + 1
+    await client.put("/api/messages", json={"orderId": "o1"}, headers=headers(users.c1))
+    assert (await poll())["unread"] == 0
