@@ -44,6 +44,10 @@ class AuditConfig:
     """Retry policy of every client and sender."""
     workdir: Path | None = None
     """Where the database and server log go; None: a temporary directory removed afterwards."""
+    host: str | None = None
+    """Audit this running server (checked by pollbench.targets) instead of starting one; never killed."""
+    fixtures: Path | None = None
+    """Fixtures file of ``host`` (its customers' tokens and orders, and its admins)."""
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -55,6 +59,8 @@ class AuditConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+        if self.host is not None and (self.fixtures is None or self.kill_every_s is not None):
+            raise ValueError("a --host audit needs its fixtures and cannot kill a server it did not start")
         if self.kill_every_s is not None and not (math.isfinite(self.kill_every_s) and self.kill_every_s > 0):
             raise ValueError(f"kill_every_s must be a positive number of seconds, got {self.kill_every_s!r}")
 

@@ -29,7 +29,7 @@ from loadtests.audit.config import AuditConfig
 from loadtests.audit.killer import Killer
 from loadtests.audit.reconcile import Reconciliation, SubscriberLog, reconcile
 from loadtests.audit.senders import Ack, Senders, plan_posts
-from loadtests.audit.server import AuditServer, ServerSpec, free_port
+from loadtests.audit.server import AttachedServer, AuditServer, AuditServerError, ServerSpec, free_port
 
 __all__ = ["AuditResult", "Snapshot", "run_audit", "run_audit_blocking"]
 
@@ -142,6 +142,8 @@ def build_receivers(
     contents: dict[int, str],
 ) -> list[Receiver]:
     """One receiver per customer per strategy, all noting message texts in ``contents``."""
+    watched = set(audited_orders(config, fixtures))
+    customers = [c for c in fixtures["customers"] if watched & {str(o) for o in c["orders"]}]
     return [
         make_receiver(
             strategy,
@@ -155,14 +157,32 @@ def build_receivers(
             contents=contents,
         )
         for strategy in config.strategies
-        for customer in fixtures["customers"]
+        for customer in customers
     ]
+
+
+def audited_orders(config: AuditConfig, fixtures: dict[str, Any]) -> list[str]:
+    """The first ``config.orders`` orders of the fixtures' customers (o1..oN on the audit's own server)."""
+    orders = [str(o) for c in fixtures["customers"] for o in c["orders"]]
+    if len(orders) < config.orders:
+        raise AuditServerError(
+            f"the fixtures hold {len(orders)} orders, fewer than the {config.orders} to audit "
+            "(seed more customers or pass a smaller --orders)"
+        )
+    if not fixtures.get("admins"):
+        raise AuditServerError("the fixtures have no admin (half the messages are posted as an admin)")
+    return orders[: config.orders]
 
 
 class _Audit:
     """The state of one running audit (see the module docstring for its phases)."""
 
-    def __init__(self, config: AuditConfig, server: AuditServer, on_progress: Callable[[Snapshot], None]):
+    def __init__(
+        self,
+        config: AuditConfig,
+        server: AuditServer | AttachedServer,
+        on_progress: Callable[[Snapshot], None],
+    ):
         self.config = config
         self.server = server
         self.on_progress = on_progress
@@ -192,7 +212,7 @@ class _Audit:
     async def send(self, fixtures: dict[str, Any], session: aiohttp.ClientSession) -> float:
         """The sending phase, with the killer running alongside; returns its length."""
         cfg = self.config
-        order_ids = [f"o{i}" for i in range(1, cfg.orders + 1)]
+        order_ids = audited_orders(cfg, fixtures)
         owners = {o: str(c["token"]) for c in fixtures["customers"] for o in c["orders"]}
         posts = plan_posts(
             messages=cfg.messages,
@@ -208,7 +228,11 @@ class _Audit:
         loop = asyncio.get_running_loop()
         started = loop.time()
         stop_new_at = started + cfg.duration_s
-        killer = Killer(self.server, every_s=cfg.kill_every_s) if cfg.kill_every_s else None
+        killer = (
+            Killer(self.server, every_s=cfg.kill_every_s)
+            if cfg.kill_every_s and isinstance(self.server, AuditServer)
+            else None
+        )
         self.phase = "sending"
         try:
             # One group: a restart that fails (the server no longer starts) cancels the sending at once
@@ -330,8 +354,13 @@ async def run_audit(
             workdir=workdir, port=free_port(), customers=config.customers,
             orders_per_customer=config.orders_per_customer,
         )  # fmt: skip
-        server = AuditServer(spec)
-        on_server(server)
+        server: AuditServer | AttachedServer = (
+            AttachedServer(config.host, config.fixtures)
+            if config.host is not None and config.fixtures is not None
+            else AuditServer(spec)
+        )
+        if isinstance(server, AuditServer):
+            on_server(server)
         audit = _Audit(config, server, on_progress)
         try:
             await server.start()

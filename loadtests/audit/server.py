@@ -166,3 +166,43 @@ class AuditServer:
         except OSError:
             return "(no log)"
         return " | ".join(lines) or "(no output)"
+
+
+class AttachedServer:
+    """A server the audit did not start (``--host``): audited as it is, never killed or stopped."""
+
+    def __init__(self, base_url: str, fixtures_path: Path) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.fixtures_path = fixtures_path
+        self.restarts = 0
+        self.down_s = 0.0
+        self.pid: int | None = None
+
+    async def start(self) -> None:
+        """Check that it answers ``/healthz``; AuditServerError when it does not."""
+        timeout = aiohttp.ClientTimeout(total=5.0)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                async with session.get(self.base_url + "/healthz") as resp:
+                    if resp.status == 200:
+                        return
+                    raise AuditServerError(f"{self.base_url}/healthz answered {resp.status}")
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise AuditServerError(f"{self.base_url} is not reachable ({exc})") from None
+
+    def fixtures(self) -> dict[str, Any]:
+        try:
+            document: dict[str, Any] = json.loads(self.fixtures_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise AuditServerError(f"{self.fixtures_path}: cannot read the fixtures ({exc})") from None
+        return document
+
+    async def kill_and_restart(self) -> None:
+        raise AuditServerError("a server the audit did not start cannot be killed")
+
+    async def stop(self) -> None:
+        return None
+
+    def kill_now(self) -> None:
+        return None
+

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pollbench.commands import CommandError
+from pollbench.targets import add_target_arguments, check_target
 
 if TYPE_CHECKING:
     from loadtests.audit.config import AuditConfig
@@ -19,6 +21,10 @@ order (one client per customer per strategy), post MESSAGES messages across ORDE
 optionally SIGKILL the server every S seconds and restart it on the same database file and port, let the
 receivers catch up (at most DRAIN), then reconcile, per order and per subscriber, the messages acknowledged
 with a 201 against the messages each client's application received.
+
+With --host URL --fixtures FILE it audits a server that is already running instead (loopback only unless
+--allow-remote; nothing is killed): FILE is what 'pollbench serve --fixtures' wrote, and the audit posts into
+the first ORDERS orders of its customers.
 
 Clients retry with capped exponential backoff and full jitter (pollbench.reconnect) and resume from the
 last seq they hold (since, Last-Event-ID, WebSocket subscribe since); they de-duplicate by seq, so
@@ -86,6 +92,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the post plan and the jitter (default 0)"
     )
+    add_target_arguments(
+        parser,
+        host_help="audit this running server instead of starting one (loopback unless --allow-remote; "
+        "needs --fixtures; cannot be combined with --kill-server-every)",
+    )
+    parser.add_argument("--fixtures", default=None, metavar="FILE", help="fixtures file of the --host server")
     parser.add_argument(
         "--json",
         action="store_true",
@@ -122,6 +134,15 @@ def build_config(args: argparse.Namespace) -> AuditConfig:
     if not 1 <= per_customer <= args.orders:
         raise CommandError(f"--orders-per-customer must be 1..--orders ({args.orders}), got {per_customer}")
     kill = None if args.kill_server_every is None else _seconds("--kill-server-every", args.kill_server_every)
+    host = check_target(args.host, allow_remote=args.allow_remote) if args.host else None
+    fixtures = Path(args.fixtures).resolve() if args.fixtures else None
+    if host is not None:
+        if fixtures is None:
+            raise CommandError("--host needs --fixtures (the file 'pollbench serve --fixtures' wrote)")
+        if not fixtures.is_file():
+            raise CommandError(f"--fixtures {fixtures}: no such file")
+        if kill is not None:
+            raise CommandError("--kill-server-every needs a server the audit starts itself; drop --host")
     return AuditConfig(
         strategies=strategies,
         orders=args.orders,
@@ -131,6 +152,8 @@ def build_config(args: argparse.Namespace) -> AuditConfig:
         drain_s=_seconds("--drain", args.drain),
         orders_per_customer=per_customer,
         seed=args.seed,
+        host=host,
+        fixtures=fixtures,
     )
 
 

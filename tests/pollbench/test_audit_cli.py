@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -30,6 +31,9 @@ from pollbench.cli import main
         (["--duration", "soon"], "--duration: duration must be"),
         (["--kill-server-every", "0"], "--kill-server-every: duration must be positive"),
         (["--drain=-1s"], "--drain: duration must be"),
+        (["--host", "http://10.2.3.4:8080", "--fixtures", "f.json"], "refusing to load 10.2.3.4"),
+        (["--host", "http://127.0.0.1:8080"], "--host needs --fixtures"),
+        (["--host", "http://127.0.0.1:8080", "--fixtures", "/nonexistent.json"], "no such file"),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(
@@ -86,3 +90,28 @@ def test_ctrl_c_exits_130_and_stops_the_server() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_running_server_given_by_host_is_audited_and_left_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from loadtests.server_process import ServerOptions, ServerProcess
+
+    options = ServerOptions(customers=4, orders_per_customer=2, admins=1, workdir=tmp_path)
+    with ServerProcess(options) as server:
+        argv = ["audit", "--strategies", "poll:0.5,ws", "--orders", "6", "--messages", "30",
+                "--duration", "2s", "--drain", "20s", "--host", server.base_url,
+                "--fixtures", str(server.fixtures), "--json"]  # fmt: skip
+        assert main(argv) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert (doc["acknowledged"], doc["lost"], doc["duplicated"], doc["server_restarts"]) == (30, 0, 0, 0)
+        assert server.pid is not None and psutil.pid_exists(server.pid)  # the audit left it running
+
+
+def test_a_host_cannot_be_killed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fixtures = tmp_path / "f.json"
+    fixtures.write_text("{}")
+    argv = ["audit", "--host", "http://127.0.0.1:9", "--fixtures", str(fixtures), "--kill-server-every", "5"]
+    assert main(argv) == 2
+    assert "drop --host" in capsys.readouterr().err
+
