@@ -48,6 +48,8 @@ class RunContext:
     """Round-trip time per client, seconds."""
     pairs: Deliveries
     """(message, recipient) pairs in commit order."""
+    posts: int
+    """Messages committed: each one a POST /api/messages the server handled, whoever receives it."""
     energy_clients: npt.NDArray[np.int64]
     """Client ids whose radio energy is modelled."""
     seed: int
@@ -98,6 +100,7 @@ def build_context(scenario: Scenario, calibration: Calibration) -> RunContext:
         service=ServiceModel(calibration=calibration, forced_ms=scenario.service_time_ms),
         rtt_s=rtt,
         pairs=delivery_pairs(messages, population, scenario.audience),
+        posts=len(messages),
         energy_clients=sample.astype(np.int64),
         seed=seed,
     )

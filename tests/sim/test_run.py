@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 
 from pollbench.results import DELIVERY_COLUMNS
 from pollbench.scenario import Scenario
@@ -55,3 +56,19 @@ def test_worker_processes_give_the_serial_results():
     forked = simulate(Scenario(**SMALL), workers=2).summary.strategies
     assert serial == forked
     assert list(forked) == ["poll:5", "sse"]
+
+
+def test_posts_count_in_the_server_busy_time_whatever_the_strategy():
+    """Every committed message was a POST: its calibrated cost is in the utilization, push or poll."""
+    from sim.calibration import Calibration, ServiceTimes
+
+    def busy(post_ms: float) -> dict[str, float]:
+        cal = Calibration(service_ms=ServiceTimes(post=post_ms))
+        sc = Scenario(clients=200, duration=600.0, message_interval=20.0, strategies=("sse", "poll:3"))
+        return {k: r.server_utilization for k, r in simulate(sc, calibration=cal).summary.strategies.items()}
+
+    without, with_posts = busy(0.0), busy(5.0)
+    posts = 200 * 3 * 600.0 / 20.0  # orders x duration / interval, Poisson: within 5 sd of the mean
+    expected, tol = posts * 0.005 / 600.0, 5 * math.sqrt(posts) * 0.005 / 600.0
+    for spec in ("sse", "poll:3"):
+        assert with_posts[spec] - without[spec] == pytest.approx(expected, abs=tol)
