@@ -12,10 +12,11 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict
 
 from reference_server.auth import Role, request_principal
-from reference_server.errors import hot_path
+from reference_server.errors import ApiError, hot_path
 from reference_server.orderbook import other_party
 from reference_server.params import (
     authorize_order,
+    client_message_id,
     parse_since,
     query_order_id,
     read_json_object,
@@ -29,6 +30,8 @@ from reference_server.store import NewMessage
 __all__ = ["etag_matches", "get_messages", "json_response", "mark_read", "not_modified", "post_message"]
 
 NO_CACHE = "no-cache"
+REPLAYED = "Idempotent-Replayed"
+"""Header on a POST answered from an earlier one with the same clientMessageId."""
 
 # Response headers are built once and handed to ``web.Response``, which copies a multidict in C: cheaper
 # than a dict plus ``content_type=`` (aiohttp then inserts Content-Type as a second step). About 0.3 µs
@@ -112,17 +115,41 @@ def _messages_body(state: ServerState, order_id: str, role: Role, since: int | N
 
 
 async def post_message(request: web.Request) -> web.Response:
-    """POST /api/messages {"orderId", "content"} -> 201 {"message"} once committed to disk."""
+    """POST /api/messages {"orderId", "content"[, "clientMessageId"]} -> 201 {"message"} once committed.
+
+    With a ``clientMessageId`` the post is idempotent: a retry (its first 201 lost with a crash or a
+    timeout) gets the message already stored, 201 again with ``Idempotent-Replayed: true``, and nobody
+    receives it twice. The same key with other content is a 409.
+    """
     state = request.app[STATE]
     principal = request_principal(request, state.auth)
     data = await read_json_object(request)
     order_id = require_str(data, "orderId")
     content = valid_content(data)
+    key = client_message_id(data)
     authorize_order(state, principal, order_id)
     new = NewMessage(
-        order_id=order_id, sender_type=principal.role, sender_name=principal.name, content=content
+        order_id=order_id,
+        sender_type=principal.role,
+        sender_name=principal.name,
+        content=content,
+        sender_id=principal.id,
+        client_message_id=key,
     )
-    (message,) = await state.db().insert([new])
+    if key is None:
+        (message,) = await state.db().insert([new])
+    else:
+        message, created = await state.db().insert_once(new)
+        if not created:
+            if message.content != content:
+                raise ApiError(
+                    409,
+                    "idempotency_conflict",
+                    f"clientMessageId {key!r} was already used for a different message in this order.",
+                )
+            response = json_response(f'{{"message":{message.dumps()}}}', status=201)
+            response.headers[REPLAYED] = "true"
+            return response
     state.book.on_message(message)
     state.hub.publish(message)
     return json_response(f'{{"message":{message.dumps()}}}', status=201)

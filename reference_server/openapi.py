@@ -31,6 +31,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         403: "The order belongs to another customer.",
         404: "Unknown order.",
         408: "The request body did not arrive in time (Content-Length promised more than was sent).",
+        409: "The clientMessageId was already used by this sender in this order for a different message.",
         413: "Request body over 64 KiB (announced by Content-Length or read).",
         503: "Overloaded: the server holds its maximum of push connections (--max-connections). "
         "Retry after the Retry-After seconds; connections already open keep working.",
@@ -177,16 +178,30 @@ PATHS: dict[str, Any] = {
                             "properties": {
                                 "orderId": ORDER_ID_SCHEMA,
                                 "content": CONTENT,
+                                "clientMessageId": {
+                                    "type": "string",
+                                    "pattern": "^[A-Za-z0-9._:-]{1,64}$",
+                                    "description": "Idempotency key: a retry with the same key (same sender "
+                                    "and order) returns the message already stored instead of a copy.",
+                                },
                             },
                         }
                     }
                 },
             },
             "responses": {
-                "201": _json(
-                    {"type": "object", "properties": {"message": _ref("Message")}}, "Committed to disk."
-                ),
-                **_errors(400, 401, 403, 404, 408, 413),
+                "201": {
+                    **_json(
+                        {"type": "object", "properties": {"message": _ref("Message")}}, "Committed to disk."
+                    ),
+                    "headers": {
+                        "Idempotent-Replayed": {
+                            "description": "true when a clientMessageId was seen before: the stored message.",
+                            "schema": {"type": "string", "enum": ["true"]},
+                        }
+                    },
+                },
+                **_errors(400, 401, 403, 404, 408, 409, 413),
             },
         },
         "put": {

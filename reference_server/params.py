@@ -74,6 +74,24 @@ def require_str(data: dict[str, Any], key: str) -> str:
     return value
 
 
+CLIENT_MESSAGE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+"""An idempotency key: 1 to 64 letters, digits or ``.``, ``_``, ``:``, ``-`` (a UUID fits)."""
+
+
+def client_message_id(data: dict[str, Any]) -> str | None:
+    """The optional ``clientMessageId`` of a POST: the client's key for one logical message."""
+    value = data.get("clientMessageId")
+    if value is None:
+        return None
+    if not isinstance(value, str) or CLIENT_MESSAGE_ID.fullmatch(value) is None:
+        raise ApiError(
+            400,
+            "invalid_field",
+            "'clientMessageId' must be 1 to 64 letters, digits, '.', '_', ':' or '-' (a UUID fits).",
+        )
+    return value
+
+
 def valid_content(data: dict[str, Any]) -> str:
     """Message text: present, a string, not blank, at most 4 000 characters."""
     if "content" not in data:

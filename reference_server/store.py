@@ -56,6 +56,14 @@ CREATE INDEX IF NOT EXISTS messages_order_seq ON messages (orderId, seq);
 CREATE INDEX IF NOT EXISTS messages_order_created ON messages (orderId, createdAt);
 CREATE INDEX IF NOT EXISTS messages_sender_read ON messages (senderType, isRead);
 CREATE INDEX IF NOT EXISTS messages_created ON messages (createdAt);
+CREATE TABLE IF NOT EXISTS message_keys (
+    senderId        TEXT NOT NULL,
+    orderId         TEXT NOT NULL,
+    clientMessageId TEXT NOT NULL,
+    seq             INTEGER NOT NULL,
+    createdAt       INTEGER NOT NULL,
+    PRIMARY KEY (senderId, orderId, clientMessageId)
+) WITHOUT ROWID;
 """
 
 COLUMNS = "seq, orderId, senderType, senderName, content, isRead, createdAt"
@@ -84,6 +92,10 @@ class NewMessage:
     """From the sender's token."""
     content: str
     """Validated text."""
+    sender_id: str = ""
+    """The sender's id (from the token): with ``client_message_id`` it names one logical post."""
+    client_message_id: str | None = None
+    """The client's idempotency key: a retried POST with the same key returns the message already stored."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,11 +124,72 @@ class Store(Protocol):
     def last_seq(self) -> int: ...
     async def add_orders(self, orders: Sequence[tuple[str, str]]) -> list[str]: ...
     async def insert(self, messages: Sequence[NewMessage]) -> list[Message]: ...
+    async def insert_once(self, message: NewMessage) -> tuple[Message, bool]: ...
     async def mark_read(self, order_id: str, sender_type: Role) -> int: ...
     async def prune(self, older_than_ms: int) -> int: ...
     def since(self, order_ids: Sequence[str] | None, since: int, limit: int = -1) -> list[Message]: ...
     def since_json(self, order_id: str, since: int, upto: int) -> list[str]: ...
     def ping(self) -> bool: ...
+
+
+def _insert_rows(
+    conn: sqlite3.Connection, now_ms: int, messages: Sequence[NewMessage]
+) -> list[tuple[Message, bool]]:
+    """Insert `messages` in the writer's transaction; a keyed one stored before comes back as (it, False)."""
+    # seq is assigned here rather than read back after each INSERT, so the wire JSON (which contains
+    # it) goes in with the row in one statement. Safe: the writer holds SQLite's write lock
+    # (BEGIN IMMEDIATE), and sqlite_sequence is AUTOINCREMENT's high-water mark, so a seq is never
+    # reused even after the newest rows were pruned.
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").fetchone()
+    seq = int(row[0]) if row else 0
+    out: list[tuple[Message, bool]] = []
+    rows: list[tuple[Any, ...]] = []
+    keys: list[tuple[Any, ...]] = []
+    batch: dict[tuple[str, str, str], Message] = {}  # keys first used in this very batch
+    for m in messages:
+        key = None if m.client_message_id is None else (m.sender_id, m.order_id, m.client_message_id)
+        if key is not None:
+            earlier = batch.get(key) or _stored(conn, key)
+            if earlier is not None:
+                out.append((earlier, False))
+                continue
+        seq += 1
+        message = Message(
+            seq=seq,
+            order_id=m.order_id,
+            sender_type=m.sender_type,
+            sender_name=m.sender_name,
+            content=m.content,
+            is_read=False,
+            created_ms=now_ms,
+        )
+        rows.append((seq, m.order_id, m.sender_type, m.sender_name, m.content, now_ms, message.dumps()))
+        if key is not None:
+            batch[key] = message
+            keys.append((*key, seq, now_ms))
+        out.append((message, True))
+    conn.executemany(
+        "INSERT INTO messages (seq, orderId, senderType, senderName, content, isRead, createdAt, wire) "
+        "VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+        rows,
+    )
+    if keys:
+        conn.executemany(
+            "INSERT INTO message_keys (senderId, orderId, clientMessageId, seq, createdAt) "
+            "VALUES (?, ?, ?, ?, ?)",
+            keys,
+        )
+    return out
+
+
+def _stored(conn: sqlite3.Connection, key: tuple[str, str, str]) -> Message | None:
+    """The message a sender already stored under this (sender, order, client message id), if any."""
+    found = conn.execute(
+        f"SELECT {COLUMNS} FROM messages WHERE seq = (SELECT seq FROM message_keys "
+        "WHERE senderId = ? AND orderId = ? AND clientMessageId = ?)",
+        key,
+    ).fetchone()
+    return None if found is None else _row_to_message(found)
 
 
 def _row_to_message(row: tuple[Any, ...]) -> Message:
@@ -272,35 +345,20 @@ class SQLiteStore:
         """Commit these messages (durably) and return them with seq and createdAt."""
 
         def op(conn: sqlite3.Connection, now_ms: int) -> list[Message]:
-            # seq is assigned here rather than read back after each INSERT, so the wire JSON (which contains
-            # it) goes in with the row in one statement. Safe: the writer holds SQLite's write lock
-            # (BEGIN IMMEDIATE), and sqlite_sequence is AUTOINCREMENT's high-water mark, so a seq is never
-            # reused even after the newest rows were pruned.
-            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").fetchone()
-            seq = int(row[0]) if row else 0
-            out = []
-            for m in messages:
-                seq += 1
-                out.append(
-                    Message(
-                        seq=seq,
-                        order_id=m.order_id,
-                        sender_type=m.sender_type,
-                        sender_name=m.sender_name,
-                        content=m.content,
-                        is_read=False,
-                        created_ms=now_ms,
-                    )
-                )
-            conn.executemany(
-                "INSERT INTO messages (seq, orderId, senderType, senderName, content, isRead, createdAt, "
-                "wire) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
-                [
-                    (x.seq, x.order_id, x.sender_type, x.sender_name, x.content, now_ms, x.dumps())
-                    for x in out
-                ],
-            )
-            return out
+            return [message for message, _ in _insert_rows(conn, now_ms, messages)]
+
+        return await self._write("insert", op)
+
+    async def insert_once(self, message: NewMessage) -> tuple[Message, bool]:
+        """Commit `message` unless its sender already stored one under its ``client_message_id``.
+
+        Returns (the stored message, True if it was created now). A client whose 201 was lost with a crash
+        retries with the same key and gets the message it created, not a copy under a new seq.
+        """
+
+        def op(conn: sqlite3.Connection, now_ms: int) -> tuple[Message, bool]:
+            ((stored, created),) = _insert_rows(conn, now_ms, [message])
+            return stored, created
 
         return await self._write("insert", op)
 
@@ -320,6 +378,7 @@ class SQLiteStore:
         """Delete messages created before this time; returns how many."""
 
         def op(conn: sqlite3.Connection, now_ms: int) -> int:
+            conn.execute("DELETE FROM message_keys WHERE createdAt < ?", (older_than_ms,))
             return conn.execute("DELETE FROM messages WHERE createdAt < ?", (older_than_ms,)).rowcount
 
         return await self._write("prune", op)

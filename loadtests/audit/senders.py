@@ -174,7 +174,10 @@ class Senders:
     async def _post_once(self, post: Post) -> Ack | None:
         """One attempt: the Ack on 201, None on a 4xx; raises for anything worth retrying."""
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-        body = {"orderId": post.order_id, "content": content_of(post)}
+        # The idempotency key makes a retry after a lost 201 (the server died after committing) return the
+        # stored message instead of committing a second copy under a new seq.
+        key = f"audit-{post.index}"
+        body = {"orderId": post.order_id, "content": content_of(post), "clientMessageId": key}
         headers = {"Authorization": f"Bearer {post.token}"}
         async with self.session.post(
             self.base_url + "/api/messages", json=body, headers=headers, timeout=timeout
