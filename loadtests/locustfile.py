@@ -31,7 +31,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from loadtests.context import LoadContext, Settings, current_context, set_context
 from loadtests.dispatch import SendersFirstDispatcher
 from loadtests.fixtures import load_fixtures
-from loadtests.steps import drain_seconds
+from loadtests.steps import warm_up_seconds
 from loadtests.users import (
     AdaptivePollingUser,
     AdminPanelUser,
@@ -204,8 +204,12 @@ def _start(environment: Environment, **_: Any) -> None:
     if send_for > 0:
         # Warm-up: every client started (the spawn ramp, plus a second) and one slowest poll interval, at most
         # half the sending, so every client is on its grid before the steady window opens.
-        ramp = float(options.num_users or 0) / max(float(options.spawn_rate or 1.0), 0.1) + 1.0
-        warm_up = min(send_for / 2, max(ramp, drain_seconds(context.settings.strategy) - 2.0))
+        warm_up = warm_up_seconds(
+            context.settings.strategy,
+            send_for_s=send_for,
+            users=int(options.num_users or 0),
+            spawn_rate=float(options.spawn_rate or 1.0),
+        )
         gevent.spawn(_mark_steady, context.recorder, warm_up, True)
         gevent.spawn(_mark_steady, context.recorder, send_for, False)
     set_context(context)

@@ -23,7 +23,14 @@ import numpy as np
 from pollbench.results import latency_stats
 from pollbench.strategies import Adaptive, LongPoll, Poll, SeedDashboard, Strategy
 
-__all__ = ["StepLimits", "StepVerdict", "drain_seconds", "judge_step"]
+__all__ = ["StepLimits", "StepVerdict", "drain_seconds", "judge_step", "warm_up_seconds"]
+
+
+def warm_up_seconds(strategy: Strategy, *, send_for_s: float, users: int, spawn_rate: float) -> float:
+    """When a load test's steady window opens: every client started (the spawn ramp plus a second) and one
+    slowest poll interval gone by, but at most half the sending, so the window is never empty."""
+    ramp = users / max(spawn_rate, 0.1) + 1.0
+    return min(send_for_s / 2, max(ramp, drain_seconds(strategy) - 2.0))
 
 
 def drain_seconds(strategy: Strategy, hidden_fraction: float = 0.0) -> float:

@@ -170,7 +170,9 @@ class ComparisonRun:
         from sim.run import simulate
 
         scenario = self.scenario.override(
-            duration=self.sim_duration_s, calibration=str(self.calibration_path)
+            duration=self.sim_duration_s,
+            calibration=str(self.calibration_path),
+            conversation_messages=self._conversation_messages(),
         )
         try:
             calibration = load_calibration(self.calibration_path)
@@ -189,6 +191,28 @@ class ComparisonRun:
             result = simulate(scenario, calibration=calibration, progress=progress, workers=1)
         write_summary(self.out / "sim", result.summary)
         write_deliveries(self.out / "sim", result.deliveries_columns())
+
+    def _conversation_messages(self) -> float:
+        """Messages a load-test order holds, on average, when the seed's dashboard polls it in the window.
+
+        The load test's orders start with the seeded conversation (the calibrated full body) and gain one
+        message every ``message_interval_s``; the measured bytes are counted from the warm-up to the end of
+        the sending, so a full GET then carries (warm-up + duration) / 2 / interval messages more. This is
+        the scenario the load test ran, computed from its inputs, not fitted to what it measured.
+        """
+        from loadtests.steps import warm_up_seconds
+        from pollbench.strategies import SeedDashboard, parse_strategies
+
+        dashboards = [s for s in parse_strategies(self.scenario.strategies) if isinstance(s, SeedDashboard)]
+        if not dashboards or self.host is not None:  # a running server's orders are not ours to predict
+            return 0.0
+        warm = warm_up_seconds(
+            dashboards[0],
+            send_for_s=self.duration_s,
+            users=self.profile_users,
+            spawn_rate=max(10.0, self.profile_users / 2.0),
+        )
+        return (warm + self.duration_s) / (2.0 * self.message_interval_s)
 
     def _stamp_machine(self, results_dir: Path, noop_s: float | None) -> None:
         """Record the same-run machine yardstick so ``pollbench check`` can normalise timings."""

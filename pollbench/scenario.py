@@ -96,6 +96,10 @@ class Scenario:
     """Bursty arrivals: mean messages per conversation (geometric, back-and-forth)."""
     burst_gap: float = 20.0
     """Bursty arrivals: mean seconds between messages inside a conversation (exponential)."""
+    conversation_messages: float = 0.0
+    """Messages each conversation holds beyond the calibrated full body, on average over the run. The seed's
+    full GET returns every one of them; a load test's seeded orders gain messages while it runs, and
+    ``pollbench compare`` sets this to what they held on average in its steady window."""
     audience: Audience = "other-party"
     """Who receives a message: "other-party" (the chat: admin-sent ones reach the customer, customer-sent
     ones every admin) or "order" (every watcher of the order receives every message, as in a load test
@@ -125,6 +129,8 @@ class Scenario:
             raise ScenarioError(f"hidden_fraction must be between 0 and 1, got {self.hidden_fraction!r}")
         _positive_int("message_bytes", self.message_bytes)
         _positive_float("burst_gap", self.burst_gap)
+        if not (math.isfinite(self.conversation_messages) and self.conversation_messages >= 0):
+            raise ScenarioError(f"conversation_messages must be >= 0, got {self.conversation_messages!r}")
         if isinstance(self.burst_messages, bool) or not (
             isinstance(self.burst_messages, int | float) and math.isfinite(self.burst_messages)
         ) or self.burst_messages < 1:

@@ -50,6 +50,8 @@ class RunContext:
     """(message, recipient) pairs in commit order."""
     posts: int
     """Messages committed: each one a POST /api/messages the server handled, whoever receives it."""
+    conversation_bytes: float
+    """JSON bytes a full GET carries beyond the calibrated body (``Scenario.conversation_messages``)."""
     energy_clients: npt.NDArray[np.int64]
     """Client ids whose radio energy is modelled."""
     seed: int
@@ -77,6 +79,11 @@ class RunContext:
         )
 
 
+def message_json_bytes(scenario: Scenario, calibration: Calibration) -> float:
+    """Mean JSON bytes of one message: ``message_bytes``, or the calibrated fields around one byte of text."""
+    return float(max(scenario.message_bytes, calibration.bytes.message_overhead + 1))
+
+
 def build_context(scenario: Scenario, calibration: Calibration) -> RunContext:
     """Draw the run's population, RTTs and messages from the scenario's seed."""
     seed = scenario.seed
@@ -101,6 +108,7 @@ def build_context(scenario: Scenario, calibration: Calibration) -> RunContext:
         rtt_s=rtt,
         pairs=delivery_pairs(messages, population, scenario.audience),
         posts=len(messages),
+        conversation_bytes=scenario.conversation_messages * message_json_bytes(scenario, calibration),
         energy_clients=sample.astype(np.int64),
         seed=seed,
     )

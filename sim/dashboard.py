@@ -77,7 +77,7 @@ def _layout(ctx: RunContext, server: int, period: float, rng: np.random.Generato
     )
     list_bytes = orders_get_bytes(wire, changed=True, orders=0) + wire.orders_list_body_per_order * listed
     bytes_by_col, means_by_col = np.empty(inner.size), np.empty(inner.size)
-    bytes_by_col[column] = np.where(step == 0, list_bytes, full_get_bytes(wire))
+    bytes_by_col[column] = np.where(step == 0, list_bytes, full_get_bytes(wire, ctx.conversation_bytes))
     means_by_col[column] = np.where(step == 0, s_list, s_full)
     list_col = np.zeros(inner.size, dtype=bool)
     list_col[column[step == 0]] = True

@@ -116,7 +116,7 @@ def _seed_tick(
             yield env.timeout(rtt / 2.0)
             tally.requests += 1
             pairs = yield from loop.job("full_messages", partial(board.take, client, order))
-            tally.bytes += full_get_bytes(wire)
+            tally.bytes += full_get_bytes(wire, ctx.conversation_bytes)
             yield env.timeout(rtt / 2.0)
             deliver(tally, ctx, pairs, env.now)
             got = got or bool(pairs)

@@ -39,6 +39,7 @@ def since_get_bytes(wire: WireBytes, *, messages: int, text_bytes: int) -> int:
     )
 
 
-def full_get_bytes(wire: WireBytes) -> int:
-    """The seed's full GET /api/messages?orderId=X (~2 KB body)."""
-    return wire.request + wire.response_headers + wire.full_messages_body
+def full_get_bytes(wire: WireBytes, conversation_bytes: float = 0.0) -> float:
+    """The seed's full GET /api/messages?orderId=X: the calibrated ~2 KB body plus `conversation_bytes`, the
+    JSON of the messages the conversation holds beyond it (``Scenario.conversation_messages``)."""
+    return wire.request + wire.response_headers + wire.full_messages_body + conversation_bytes

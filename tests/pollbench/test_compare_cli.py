@@ -17,8 +17,8 @@ def compared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     calibration = out.parent / "cal.json"
     calibration.write_text('{"meta": {"noop_us": 40.0}}')  # defaults for the constants: keeps CI short
     argv = [
-        "compare", "--quick", "--strategies", "poll:3,sse", "--users", "10", "--duration", "4s",
-        "--message-interval", "1s", "--calibration", str(calibration), "--out", str(out),
+        "compare", "--quick", "--strategies", "poll:3,seed-dashboard:3,sse", "--users", "10",
+        "--duration", "4s", "--message-interval", "1s", "--calibration", str(calibration), "--out", str(out),
     ]  # fmt: skip
     assert main(argv) == 0
     return out
@@ -31,7 +31,7 @@ def test_compare_writes_both_sources_the_report_and_a_combined_summary(compared:
     combined = json.loads((compared / "summary.json").read_text())
     assert combined["kind"] == "pollbench-compare"
     assert combined["sim"]["source"] == "sim" and combined["measured"]["source"] == "measured"
-    assert {row["strategy"] for row in combined["agreement"]} == {"poll:3", "sse"}
+    assert {row["strategy"] for row in combined["agreement"]} == {"poll:3", "seed-dashboard:3", "sse"}
 
 
 def test_both_sides_ran_the_same_scenario_and_carry_the_machine_yardstick(compared: Path) -> None:
@@ -66,3 +66,10 @@ def test_bad_input_is_refused_before_any_load(
     assert main(["compare", "--out", str(tmp_path / "out"), *argv]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_simulated_conversations_are_the_ones_the_load_test_ran(compared: Path) -> None:
+    """4 s of sending, a message per order every 1 s, a window from the warm-up (2 s here) to the end:
+    a full GET in the window carries (2 + 4) / 2 / 1 = 3 messages more than the seeded conversation."""
+    combined = json.loads((compared / "summary.json").read_text())
+    assert combined["sim"]["scenario"]["conversation_messages"] == pytest.approx(3.0)

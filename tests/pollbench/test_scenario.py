@@ -98,3 +98,14 @@ def test_bursty_parameters_are_validated():
         Scenario().override(burst_messages=0.5)
     with pytest.raises(ScenarioError, match="burst_gap"):
         Scenario().override(burst_gap=0)
+
+
+@pytest.mark.parametrize("value", [-1.0, float("nan"), float("inf")])
+def test_conversation_messages_must_be_a_finite_count(value: float) -> None:
+    with pytest.raises(ScenarioError, match="conversation_messages"):
+        Scenario(conversation_messages=value)
+
+
+def test_audience_must_be_known() -> None:
+    with pytest.raises(ScenarioError, match="audience must be one of other-party, order"):
+        Scenario(audience="everyone")  # type: ignore[arg-type]

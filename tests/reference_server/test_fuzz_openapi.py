@@ -3,10 +3,10 @@
 schemathesis loads ``/openapi.json`` from a real server on loopback and generates, for EVERY operation,
 schema-valid (positive) and schema-violating (negative) requests: its deterministic boundary cases (edge
 values, missing fields, undeclared methods) and then hypothesis-generated ones, derandomized (the number
-of cases per operation is the same every run). Each case is sent as one of six callers: customer c1 (owns o1, o2), customer c2
-(another user), admin a1, no token, a tampered token and an expired one. Positive cases aim their orderId
-at c1's order, c2's order, a missing one or keep the generated string, so the authorization paths
-(200/403/404) are reached, not only "no such order".
+of cases per operation is the same every run). Each case is sent as one of six callers: customer c1 (owns
+o1, o2), customer c2 (another user), admin a1, no token, a tampered token and an expired one. Positive
+cases aim their orderId at c1's order, c2's order, a missing one or keep the generated string, so the
+authorization paths (200/403/404) are reached, not only "no such order".
 
 What every case must show: no 5xx, an answer within ``HANG_S`` seconds, and the response conforming to the
 document (status code documented, content type, body and header schemas; schema-valid requests not

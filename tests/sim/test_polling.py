@@ -41,3 +41,17 @@ def test_seed_dashboard_makes_one_plus_k_requests_per_tick():
 def test_everything_sent_is_delivered_except_the_tail():
     r = run_one("poll:3", clients=100, duration=1800.0)
     assert r.messages.sent - r.messages.delivered < 0.01 * r.messages.sent
+
+
+def test_conversation_messages_ride_in_every_full_get():
+    """Each full GET carries k more messages of JSON: bytes per poll grow by K orders x k x message size."""
+    base = run_one("seed-dashboard:3", clients=50, admins=0, duration=300.0, message_bytes=300)
+    grown = run_one("seed-dashboard:3", clients=50, admins=0, duration=300.0, message_bytes=300,
+                    conversation_messages=4.0)  # fmt: skip
+    assert grown.bytes_per_poll - base.bytes_per_poll == 3 * 4.0 * 300  # 3 orders per client, exact
+
+
+def test_conversation_messages_do_not_touch_differential_polls():
+    base = run_one("poll:3", clients=50, admins=0, duration=300.0)
+    grown = run_one("poll:3", clients=50, admins=0, duration=300.0, conversation_messages=4.0)
+    assert grown.bytes_per_poll == base.bytes_per_poll
