@@ -138,8 +138,10 @@ class Sample:
 class _Pacer:
     """What every connection of one batch shares: the request turn, the count, stop and error."""
 
-    def __init__(self, batch: Batch, connections: int) -> None:
+    def __init__(self, batch: Batch, connections: int, cap: int | None = None) -> None:
         self.batch = batch
+        self.cap = cap
+        """Most requests to count: connections stop sending once this many were answered."""
         self.turn = itertools.count()
         self.measuring = False
         self.sending = False
@@ -159,7 +161,7 @@ class _Pacer:
             self.error = CalibrateError(f"{b.kind}: expected HTTP {b.expect}, got {status}: {head[:200]!r}")
         if self.measuring:
             self.done += 1
-        if self.sending and self.error is None:
+        if self.sending and self.error is None and (self.cap is None or self.done < self.cap):
             return True
         self.busy -= 1
         if self.busy == 0:
@@ -237,7 +239,7 @@ async def _watch(clock: Callable[[], float], cpu0: float, budget: Budget, pacer:
 async def run_batch(host: str, port: int, batch: Batch, clock: Callable[[], float], budget: Budget) -> Sample:
     """Keep ``batch.connections`` connections busy with ``batch`` until ``budget`` is spent."""
     loop = asyncio.get_running_loop()
-    pacer = _Pacer(batch, batch.connections)
+    pacer = _Pacer(batch, batch.connections, cap=budget.max_requests)
     protocols: list[_BatchProtocol] = []
     try:
         for _ in range(batch.connections):
