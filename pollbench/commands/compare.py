@@ -37,9 +37,9 @@ and says plainly where they disagree (bars: latency p50/p95 15 %, requests/s and
 
 Profiles (each bounded in time; flags override):
   default  100 receivers per strategy, 30 s of sending, a message every 3 s per order,
-           4 strategies at a time: about 4-5 minutes on 2 cores
+           4 strategies at a time: about 2-3 minutes on 2 cores (at most 5)
   --quick  50 receivers, 15 s of sending, a message every 2 s, every strategy at once, calibration
-           alongside the load tests: about 90 s
+           alongside the load tests: about 60-90 s
 
 Examples:
   pollbench compare                       # then open compare/report.html
@@ -75,7 +75,7 @@ QUICK = Profile(users=50, duration_s=15.0, message_interval_s=2.0, parallel=8, c
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="the ~90 s profile (see above)")
+    parser.add_argument("--quick", action="store_true", help="the 60-90 s profile (see above)")
     parser.add_argument("--out", default="compare", metavar="DIR", help="output directory (default: compare)")
     parser.add_argument("--scenario", metavar="FILE.toml", help="scenario file (flags override)")
     parser.add_argument("--strategies", default=None, help="strategy specs or 'all' (default: all)")
