@@ -20,54 +20,42 @@ def _servers_under(out: Path) -> list[psutil.Process]:
     return found
 
 
-def test_sigterm_to_a_load_run_stops_its_server_and_exits_130(tmp_path: Path) -> None:
-    out = tmp_path / "out"
+def _sigterm_mid_run(out: Path, strategies: str, extra: list[str]) -> tuple[int, str, int, int]:
+    """Start a long load run and SIGTERM it once every strategy's server is up.
+
+    Returns (exit code, stderr, servers it had, servers still alive 15 s after it exited), all observed
+    before this helper's own clean-up kills any leftover.
+    """
     run = subprocess.Popen(
-        [sys.executable, "-m", "pollbench", "loadtest", "--strategies", "sse", "--users", "2",
-         "--duration", "60s", "--out", str(out)],
+        [sys.executable, "-m", "pollbench", "loadtest", "--strategies", strategies, "--users", "2",
+         "--duration", "60s", "--out", str(out), *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 30
-        while not (out / "raw" / "sse").exists():  # the server is up once Locust's raw directory exists
+        # A strategy's server is up once Locust's raw directory for it exists.
+        while not all((out / "raw" / name).exists() for name in strategies.split(",")):
             assert run.poll() is None and time.monotonic() < deadline, "the load run did not start"
             time.sleep(0.05)
         servers = _servers_under(out)
-        assert len(servers) == 1
         run.send_signal(signal.SIGTERM)
-        assert run.wait(timeout=30) == 130
-        assert "interrupted" in (run.stderr.read() if run.stderr else "")
-        gone, alive = psutil.wait_procs(servers, timeout=15)
-        assert not alive
+        code = run.wait(timeout=30)
+        _, alive = psutil.wait_procs(servers, timeout=15)
+        return code, run.stderr.read() if run.stderr else "", len(servers), len(alive)
     finally:
         if run.poll() is None:
             run.kill()
             run.wait(timeout=10)
         for leftover in _servers_under(out):
             leftover.kill()
+
+
+def test_sigterm_to_a_load_run_stops_its_server_and_exits_130(tmp_path: Path) -> None:
+    code, stderr, servers, alive = _sigterm_mid_run(tmp_path / "out", "sse", [])
+    assert (code, servers, alive) == (130, 1, 0)
+    assert "interrupted" in stderr
 
 
 def test_sigterm_to_a_parallel_load_run_stops_every_server(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    run = subprocess.Popen(
-        [sys.executable, "-m", "pollbench", "loadtest", "--strategies", "sse,ws", "--users", "2",
-         "--duration", "60s", "--parallel", "2", "--out", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while not ((out / "raw" / "sse").exists() and (out / "raw" / "ws").exists()):
-            assert run.poll() is None and time.monotonic() < deadline, "the load runs did not start"
-            time.sleep(0.05)
-        servers = _servers_under(out)
-        assert len(servers) == 2
-        run.send_signal(signal.SIGTERM)
-        assert run.wait(timeout=30) == 130
-        gone, alive = psutil.wait_procs(servers, timeout=15)
-        assert not alive
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait(timeout=10)
-        for leftover in _servers_under(out):
-            leftover.kill()
+    code, _, servers, alive = _sigterm_mid_run(tmp_path / "out", "sse,ws", ["--parallel", "2"])
+    assert (code, servers, alive) == (130, 2, 0)
