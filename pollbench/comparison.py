@@ -15,6 +15,7 @@ two results directories under it rather than mistaking it for one.
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from dataclasses import asdict, dataclass, replace
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pollbench.commands import CommandError
-from pollbench.results import read_summary, write_deliveries, write_summary
+from pollbench.results import read_summary, to_jsonable, write_deliveries, write_summary
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -231,8 +232,6 @@ class ComparisonRun:
         return files
 
     def _write_summary(self, files: ReportFiles) -> None:
-        from pollbench.commands.compare import dump
-
         data = {
             "kind": COMPARE_KIND,
             "sources": {"sim": "sim", "measured": "measured"},
@@ -245,7 +244,8 @@ class ComparisonRun:
                 "text": files.contents.recommendation.text,
             },
         }
-        dump(self.out / "summary.json", data)
+        text = json.dumps(to_jsonable(data), indent=2) + "\n"
+        (self.out / "summary.json").write_text(text, encoding="utf-8")
 
     # --- what the terminal shows ---------------------------------------------------------------------
 
@@ -291,8 +291,6 @@ def _short(x: float) -> str:
 
 
 def _json(path: Path) -> Any:
-    import json
-
     return json.loads(path.read_text(encoding="utf-8"))
 
 

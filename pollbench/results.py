@@ -34,6 +34,7 @@ __all__ = [
     "machine_info",
     "read_deliveries",
     "read_summary",
+    "to_jsonable",
     "write_deliveries",
     "write_summary",
 ]
@@ -207,15 +208,17 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def _to_jsonable(value: Any) -> Any:
+def to_jsonable(value: Any) -> Any:
+    """`value` with NaN/inf as None (JSON has neither; None reads back as NaN) and numpy scalars as Python
+    ones, recursively: what summary.json, ``simulate --json`` and a comparison's summary write."""
     if isinstance(value, float) and not np.isfinite(value):
-        return None  # JSON has no NaN/inf; None reads back as NaN
+        return None
     if isinstance(value, dict):
-        return {k: _to_jsonable(v) for k, v in value.items()}
+        return {k: to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_to_jsonable(v) for v in value]
+        return [to_jsonable(v) for v in value]
     if isinstance(value, np.generic):
-        return value.item()
+        return to_jsonable(value.item())
     return value
 
 
@@ -224,7 +227,7 @@ def write_summary(directory: str | Path, summary: Summary) -> Path:
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     target = path / "summary.json"
-    data = _to_jsonable(asdict(summary))
+    data = to_jsonable(asdict(summary))
     tmp = target.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     tmp.replace(target)

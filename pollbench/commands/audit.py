@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pollbench.commands import CommandError
+from pollbench.commands import CommandError, duration_flag
 from pollbench.targets import add_target_arguments, check_target
 
 if TYPE_CHECKING:
@@ -105,15 +105,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _seconds(flag: str, text: str) -> float:
-    from pollbench.scenario import ScenarioError, parse_duration
-
-    try:
-        return parse_duration(text)
-    except ScenarioError as exc:
-        raise CommandError(f"{flag}: {exc}") from None
-
-
 def build_config(args: argparse.Namespace) -> AuditConfig:
     """The audit's configuration from the command line; CommandError on bad input."""
     from loadtests.audit.config import AuditConfig
@@ -133,7 +124,8 @@ def build_config(args: argparse.Namespace) -> AuditConfig:
     per_customer = min(5, args.orders) if args.orders_per_customer is None else args.orders_per_customer
     if not 1 <= per_customer <= args.orders:
         raise CommandError(f"--orders-per-customer must be 1..--orders ({args.orders}), got {per_customer}")
-    kill = None if args.kill_server_every is None else _seconds("--kill-server-every", args.kill_server_every)
+    every = args.kill_server_every
+    kill = None if every is None else duration_flag("--kill-server-every", every)
     host = check_target(args.host, allow_remote=args.allow_remote) if args.host else None
     fixtures = Path(args.fixtures).resolve() if args.fixtures else None
     if host is not None:
@@ -147,9 +139,9 @@ def build_config(args: argparse.Namespace) -> AuditConfig:
         strategies=strategies,
         orders=args.orders,
         messages=args.messages,
-        duration_s=_seconds("--duration", args.duration),
+        duration_s=duration_flag("--duration", args.duration),
         kill_every_s=kill,
-        drain_s=_seconds("--drain", args.drain),
+        drain_s=duration_flag("--drain", args.drain),
         orders_per_customer=per_customer,
         seed=args.seed,
         host=host,

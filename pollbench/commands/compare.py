@@ -10,15 +10,13 @@ sentence wherever they disagree. Nothing in the model is tuned to the run.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pollbench.commands import CommandError
+from pollbench.commands import CommandError, duration_flag
 from pollbench.targets import LOOPBACK_RTT_MS, add_target_arguments, check_target
 
 HELP = "calibrate, simulate and measure every strategy, then write a side-by-side report (the main job)"
@@ -99,14 +97,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _seconds(flag: str, text: str | None, default: float) -> float:
-    from pollbench.scenario import ScenarioError, parse_duration
-
     if text is None:
         return default
-    try:
-        value = parse_duration(text)
-    except ScenarioError as exc:
-        raise CommandError(f"{flag}: {exc}") from None
+    value = duration_flag(flag, text)
     if not value > 0:
         raise CommandError(f"{flag} must be more than 0 s")
     return value
@@ -201,18 +194,3 @@ def run(args: argparse.Namespace) -> int:
         stdout.print(line)
     stdout.print(f"report: {files.html}  ({wall:.0f} s)")
     return 0
-
-
-def finite(value: Any) -> Any:
-    """JSON has no NaN: None instead, recursively."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(v) for v in value]
-    return value
-
-
-def dump(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(finite(data), indent=2) + "\n", encoding="utf-8")

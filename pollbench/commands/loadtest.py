@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pollbench.commands import CommandError
+from pollbench.commands import CommandError, duration_flag
 from pollbench.targets import LOOPBACK_RTT_MS, add_target_arguments, check_target, is_loopback_host
 
 HELP = "measure delivery latency, wire bytes and server cost of each strategy with Locust"
@@ -112,16 +112,6 @@ def _positive(name: str, value: float | None) -> None:
         raise CommandError(f"{name} must be a positive number, got {value:g}")
 
 
-def _duration(flag: str, text: str) -> float:
-    """Seconds from '90s', '5m', ...; the error names the flag, since three flags take durations."""
-    from pollbench.scenario import ScenarioError, parse_duration
-
-    try:
-        return parse_duration(text)
-    except ScenarioError as exc:
-        raise CommandError(f"{flag}: {exc}") from None
-
-
 def build_config(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """(LoadTestConfig, strategies, scenario) from the command line; CommandError on bad input."""
     from loadtests.runner import LoadTestConfig
@@ -132,12 +122,12 @@ def build_config(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     scenario = load_scenario(args.scenario)
     users = args.users if args.users is not None else (scenario.clients if args.scenario else 100)
     duration = (
-        _duration("--duration", args.duration)
+        duration_flag("--duration", args.duration)
         if args.duration
         else (scenario.duration if args.scenario else 60.0)
     )
     interval = (
-        _duration("--message-interval", args.message_interval)
+        duration_flag("--message-interval", args.message_interval)
         if args.message_interval
         else (scenario.message_interval if args.scenario else 10.0)
     )
@@ -190,7 +180,7 @@ def build_config(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         master=args.master,
         expect_workers=args.expect_workers,
         master_port=args.master_port,
-        drain_s=_duration("--drain", args.drain) if args.drain else None,
+        drain_s=duration_flag("--drain", args.drain) if args.drain else None,
         admin_panels=max(0, args.admin_panels),
         hidden_fraction=scenario.hidden_fraction,
         message_bytes=scenario.message_bytes,

@@ -112,7 +112,7 @@ def restart_downtime(value: str | None) -> float | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pollbench.results import write_deliveries, write_summary
+    from pollbench.results import to_jsonable, write_deliveries, write_summary
     from sim.run import simulate
 
     scenario = scenario_from_args(args)
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         from dataclasses import asdict
 
-        print(json.dumps(_finite(asdict(summary)), indent=2))
+        print(json.dumps(to_jsonable(asdict(summary)), indent=2))
         return 0
     _print_table(summary)
     if downtime is not None:
@@ -144,19 +144,6 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"wrote {args.out}/summary.json and {args.out}/deliveries.parquet{note}")
     return 0
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN: write null, as summary.json does."""
-    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    if hasattr(value, "item"):
-        return _finite(value.item())
-    return value
 
 
 def _with_progress(scenario: Any, calibration: Any, engine: Any, downtime: float | None) -> Any:
