@@ -55,8 +55,6 @@ class MergedRun:
     it): the steady window."""
     steady_client_s: float = 0.0
     """Receivers' listening seconds in that window."""
-    steady_sessions: int = 0
-    """Receivers that started in that window (their page loads fall in it)."""
     warm_at: float | None = None
     """Wall-clock time the steady window opened (the earliest process's warm-up mark), if recorded."""
 
@@ -82,7 +80,7 @@ _DELIVERY_TYPES = {
 _SENT_TYPES = {"order_id": "str", "seq": "int64", "created_at": "float64", "sender_type": "str"}
 
 
-_ZERO_MARK: dict[str, Any] = {"receivers": {}, "client_s": 0.0, "sessions": 0}
+_ZERO_MARK: dict[str, Any] = {"receivers": {}, "client_s": 0.0}
 """A run without a warm-up mark: the window starts at the beginning."""
 
 
@@ -134,7 +132,6 @@ def merge_raw(raw: str | Path) -> MergedRun:
         processes=len(states),
         steady=steady,
         steady_client_s=float(sum(m["client_s"] - w["client_s"] for m, w in windows if m)),
-        steady_sessions=int(sum(m["sessions"] - w["sessions"] for m, w in windows if m)),
         warm_at=min((float(st["warm"]["at"]) for st in states if st.get("warm")), default=None),
     )
 

@@ -182,14 +182,12 @@ class Recorder:
 
         Between the two the load is steady. Before: clients are starting, and each one's first poll comes
         sooner than a full interval after its page load. After: the drain, when no message arrives and
-        pollers only find nothing. ``client_s`` is the receivers' listening time up to ``now`` and
-        ``sessions`` how many had started (each made one page load).
+        pollers only find nothing. ``client_s`` is the receivers' listening time up to ``now``.
         """
         mark = {
             "at": now,
             "receivers": asdict(self.receivers),
             "client_s": sum(max(0.0, now - s.started_at) for s in self.sessions),
-            "sessions": len(self.sessions),
         }
         if warm:
             self.warm = mark
