@@ -26,7 +26,15 @@ from typing import Any, Literal, get_args
 
 from pollbench.strategies import ALL_SPECS, StrategyError, parse_strategies
 
-__all__ = ["Arrivals", "Audience", "Scenario", "ScenarioError", "load_scenario", "parse_duration"]
+__all__ = [
+    "Arrivals",
+    "Audience",
+    "Scenario",
+    "ScenarioError",
+    "check_cpu_quota",
+    "load_scenario",
+    "parse_duration",
+]
 
 Arrivals = Literal["poisson", "periodic", "bursty"]
 Audience = Literal["other-party", "order"]
@@ -80,6 +88,8 @@ class Scenario:
     """Shape (sigma of the log) of the per-client RTT lognormal."""
     server_processes: int = 1
     """Server processes (event loops); clients are assigned to one at connect."""
+    server_cpu_quota: float | None = None
+    """Share of one core each server process may use (a CPU-quota cgroup, 0 < Q <= 1); None: a whole core."""
     service_time_ms: float | None = None
     """When set, every request takes exactly this long on the server (what-if and validation)."""
     hidden_fraction: float = 0.0
@@ -125,15 +135,19 @@ class Scenario:
             raise ScenarioError(f"rtt_sigma must be >= 0, got {self.rtt_sigma!r}")
         if self.service_time_ms is not None:
             _positive_float("service_time_ms", self.service_time_ms)
+        if self.server_cpu_quota is not None:
+            check_cpu_quota(self.server_cpu_quota)
         if not (0.0 <= self.hidden_fraction <= 1.0):
             raise ScenarioError(f"hidden_fraction must be between 0 and 1, got {self.hidden_fraction!r}")
         _positive_int("message_bytes", self.message_bytes)
         _positive_float("burst_gap", self.burst_gap)
         if not (math.isfinite(self.conversation_messages) and self.conversation_messages >= 0):
             raise ScenarioError(f"conversation_messages must be >= 0, got {self.conversation_messages!r}")
-        if isinstance(self.burst_messages, bool) or not (
-            isinstance(self.burst_messages, int | float) and math.isfinite(self.burst_messages)
-        ) or self.burst_messages < 1:
+        if (
+            isinstance(self.burst_messages, bool)
+            or not (isinstance(self.burst_messages, int | float) and math.isfinite(self.burst_messages))
+            or self.burst_messages < 1
+        ):
             raise ScenarioError(f"burst_messages must be a number >= 1, got {self.burst_messages!r}")
         try:
             parse_strategies(self.strategies)
@@ -189,6 +203,13 @@ class Scenario:
             raise ScenarioError(f"{origin}: {exc}") from None
         except (TypeError, StrategyError) as exc:
             raise ScenarioError(f"{origin}: {exc}") from None
+
+
+def check_cpu_quota(value: Any, name: str = "server_cpu_quota") -> float:
+    """A CPU quota as a share of one core: 0 < Q <= 1."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (0 < value <= 1):
+        raise ScenarioError(f"{name} must be a share of one core, 0 < Q <= 1 (e.g. 0.2), got {value!r}")
+    return float(value)
 
 
 def _positive_int(name: str, value: Any) -> None:

@@ -83,6 +83,12 @@ class StrategyBase(Protocol):
         """True when the server sends messages on an open connection (SSE, WebSocket)."""
         ...
 
+    @property
+    def worst_wait_s(self) -> float:
+        """Longest a committed message waits for the client on an idle server, before any round trip
+        (a poll interval; adaptive's longest interval with the tab visible; 0 for held requests and push)."""
+        ...
+
 
 def _fmt(x: float) -> str:
     """Format a number the way a person writes it in a spec: 3, 2.5, 0.25."""
@@ -111,6 +117,10 @@ class Poll:
     def spec(self) -> str:
         return f"poll:{_fmt(self.interval_s)}"
 
+    @property
+    def worst_wait_s(self) -> float:
+        return self.interval_s
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SeedDashboard:
@@ -128,6 +138,10 @@ class SeedDashboard:
     @property
     def spec(self) -> str:
         return f"seed-dashboard:{_fmt(self.interval_s)}"
+
+    @property
+    def worst_wait_s(self) -> float:
+        return self.interval_s
 
     def requests_per_tick(self, orders: int) -> int:
         """The seed's fetchMessageCounts loop: the order list plus one request per order."""
@@ -171,6 +185,10 @@ class Adaptive:
             if getattr(self, attr) != _ADAPTIVE_DEFAULTS[attr]
         ]
         return "adaptive" + (":" + ",".join(parts) if parts else "")
+
+    @property
+    def worst_wait_s(self) -> float:
+        return self.max_s
 
     def next_interval(self, current_s: float, *, got_news: bool) -> float:
         """Interval before the next poll, given the current one and whether the last poll brought news."""
@@ -226,6 +244,10 @@ class LongPoll:
     def spec(self) -> str:
         return "longpoll" if self.timeout_s == 30.0 else f"longpoll:{_fmt(self.timeout_s)}"
 
+    @property
+    def worst_wait_s(self) -> float:
+        return 0.0
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerSentEvents:
@@ -244,6 +266,10 @@ class ServerSentEvents:
     def spec(self) -> str:
         return "sse" if self.heartbeat_s == 15.0 else f"sse:{_fmt(self.heartbeat_s)}"
 
+    @property
+    def worst_wait_s(self) -> float:
+        return 0.0
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WebSocket:
@@ -261,6 +287,10 @@ class WebSocket:
     @property
     def spec(self) -> str:
         return "ws" if self.ping_s == 30.0 else f"ws:{_fmt(self.ping_s)}"
+
+    @property
+    def worst_wait_s(self) -> float:
+        return 0.0
 
 
 Strategy: TypeAlias = Poll | SeedDashboard | Adaptive | LongPoll | ServerSentEvents | WebSocket

@@ -21,9 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+import numpy.typing as npt
+
 __all__ = [
     "Calibration",
     "CalibrationError",
+    "ColdStart",
+    "ConnectionScaling",
     "RequestKind",
     "ServiceTimes",
     "WireBytes",
@@ -113,6 +118,53 @@ class WireBytes:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionScaling:
+    """Per-request CPU grows with the connections a process holds: every connection's protocol objects,
+    timers and buffers are working set the CPU's caches must hold, so a request on one of 5 000 connections
+    costs more than the same request on one of 100. Measured at saturation (``pollbench calibrate``)."""
+
+    points: tuple[tuple[int, float], ...] = ()
+    """(open connections, factor on every service time), ascending; empty: no scaling (factor 1)."""
+
+    def factor(self, connections: float) -> float:
+        """Factor at `connections`: linear between points, flat below the first, the last segment's slope
+        beyond the last (an extrapolation, which ``meta`` of a calibration names)."""
+        pts = self.points
+        if not pts:
+            return 1.0
+        if len(pts) == 1 or connections <= pts[0][0]:
+            return float(pts[0][1])
+        for (n0, f0), (n1, f1) in zip(pts, pts[1:], strict=False):
+            if connections <= n1:
+                return float(f0 + (f1 - f0) * (connections - n0) / (n1 - n0))
+        (n0, f0), (n1, f1) = pts[-2], pts[-1]
+        return float(f1 + (f1 - f0) * (connections - n1) / (n1 - n0))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ColdStart:
+    """CPU a request costs on top of its service time when it finds the event loop idle.
+
+    An idle process's cache lines and TLB entries are taken by whatever else runs (here: the load
+    generator), so the first request after an idle gap of g seconds runs slower: ``max_ms * (1 -
+    exp(-g / tau_ms))``. It is why a lightly loaded server looks busier per request than a saturated one,
+    and why extrapolating capacity from light load underestimates it. Measured at paced rates.
+    """
+
+    max_ms: float = 0.0
+    """Extra CPU after a long idle gap, milliseconds (0: no penalty)."""
+    tau_ms: float = 1.0
+    """Idle gap at which the penalty reaches 63 % of ``max_ms``, milliseconds."""
+
+    def penalty_s(self, idle_s: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Extra CPU seconds of requests that found the loop idle for `idle_s` seconds (0 for no gap)."""
+        g = np.maximum(np.asarray(idle_s, dtype=np.float64), 0.0)
+        if self.max_ms <= 0:
+            return np.zeros_like(g)
+        return (self.max_ms / 1000.0) * -np.expm1(-g / (self.tau_ms / 1000.0))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Calibration:
     """Every constant of the simulated server and wire; defaults until the reference server is measured."""
 
@@ -126,6 +178,19 @@ class Calibration:
     """Server memory held by one open push stream or parked long-poll (buffers, task, subscription)."""
     memory_budget_bytes: int = 2 * 1024**3
     """Memory a server process may spend on open connections (capacity SLO default)."""
+    memory_per_keepalive_bytes: int = 12 * 1024
+    """Server memory held by one idle keep-alive HTTP connection (a poller between its requests)."""
+    connection_scaling: ConnectionScaling = field(default_factory=ConnectionScaling)
+    """Factor on every service time as a function of the process's open connections."""
+    cold_start: ColdStart = field(default_factory=ColdStart)
+    """Extra CPU of a request that finds the event loop idle."""
+    commit_ms: float = 0.0
+    """Wall time from a message's ``createdAt`` until its commit is visible to readers and pushers
+    (group commit and fsync on the writer thread: waiting, not CPU). Delays every delivery."""
+    fd_limit: int | None = None
+    """File descriptors the server process may open (its RLIMIT_NOFILE); None: this machine's limit."""
+    fd_reserve: int = 32
+    """Descriptors an idle server holds itself (listening socket, database, WAL, event loop, pipes)."""
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
     """Provenance from ``pollbench calibrate`` (date, host, sample sizes, notes); not read by the model."""
 
@@ -133,9 +198,25 @@ class Calibration:
         """Mean service time of `kind`, seconds."""
         return float(getattr(self.service_ms, kind)) / 1000.0
 
+    @property
+    def connection_limit(self) -> int:
+        """Client connections one process can hold: its descriptor limit less what it holds itself."""
+        limit = self.fd_limit if self.fd_limit is not None else _nofile_limit()
+        return max(1, limit - self.fd_reserve)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (recorded in the summary)."""
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["connection_scaling"] = [list(p) for p in self.connection_scaling.points]
+        return d
+
+
+def _nofile_limit() -> int:
+    """This machine's soft RLIMIT_NOFILE: what a server started from here would get."""
+    import resource
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return int(soft) if soft != resource.RLIM_INFINITY else 1 << 20
 
 
 def _build(cls: type[Any], data: Any, where: str) -> Any:
@@ -195,10 +276,46 @@ def load_calibration(path: str | Path | None) -> Calibration:
             f"{p}: service_distribution must be 'exponential' or 'deterministic', got {dist!r}"
         )
     kwargs["service_distribution"] = dist
-    for key in ("memory_per_connection_bytes", "memory_budget_bytes"):
+    if "connection_scaling" in raw:
+        kwargs["connection_scaling"] = _scaling(raw["connection_scaling"], f"{p}: connection_scaling")
+    if "cold_start" in raw:
+        kwargs["cold_start"] = _build(ColdStart, raw["cold_start"], f"{p}: cold_start")
+    if "commit_ms" in raw:
+        kwargs["commit_ms"] = _non_negative(raw["commit_ms"], f"{p}: commit_ms")
+    if raw.get("fd_limit") is not None:
+        kwargs["fd_limit"] = _whole(raw["fd_limit"], f"{p}: fd_limit")
+    whole = ("memory_per_connection_bytes", "memory_budget_bytes", "memory_per_keepalive_bytes", "fd_reserve")
+    for key in whole:
         if key in raw:
             value = raw[key]
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise CalibrationError(f"{p}: {key} must be a whole number of bytes > 0, got {value!r}")
             kwargs[key] = value
     return Calibration(**kwargs)
+
+
+def _non_negative(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise CalibrationError(f"{where} must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+def _whole(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise CalibrationError(f"{where} must be a whole number > 0, got {value!r}")
+    return value
+
+
+def _scaling(value: Any, where: str) -> ConnectionScaling:
+    """[[connections, factor], ...] with connections ascending and factors > 0."""
+    if not isinstance(value, list):
+        raise CalibrationError(f"{where} must be a list of [connections, factor] pairs, got {value!r}")
+    points: list[tuple[int, float]] = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 2):
+            raise CalibrationError(f"{where}: each point must be [connections, factor], got {item!r}")
+        n, f = _whole(item[0], f"{where}: connections"), _non_negative(item[1], f"{where}: factor")
+        if f <= 0 or (points and n <= points[-1][0]):
+            raise CalibrationError(f"{where}: factors must be > 0 and connections ascending, got {value!r}")
+        points.append((n, f))
+    return ConnectionScaling(points=tuple(points))

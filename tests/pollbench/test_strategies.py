@@ -131,3 +131,10 @@ def test_adaptive_hidden_tab_is_throttled_like_a_browser():
     assert a.effective_interval(0.5, hidden_for_s=10) == 1.0  # at most once per second
     assert a.effective_interval(3, hidden_for_s=10) == 3
     assert a.effective_interval(3, hidden_for_s=301) == 60  # intensive throttling after 5 min
+
+
+def test_worst_wait_is_a_fact_of_each_strategy():
+    """What a message waits for the client on an idle server: the (longest) poll interval, or nothing."""
+    waits = {s.spec: s.worst_wait_s for s in parse_strategies("all")}
+    assert waits == {"poll:3": 3.0, "poll:5": 5.0, "poll:10": 10.0, "seed-dashboard:3": 3.0,
+                     "adaptive": 30.0, "longpoll": 0.0, "sse": 0.0, "ws": 0.0}  # fmt: skip

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from sim.calibration import Calibration, CalibrationError, load_calibration
+from sim.calibration import Calibration, CalibrationError, ColdStart, ConnectionScaling, load_calibration
 
 
 def test_none_gives_defaults():
@@ -82,3 +82,30 @@ def test_to_dict_round_trips_through_a_file(tmp_path):
     p = tmp_path / "cal.json"
     p.write_text(json.dumps(original.to_dict()))
     assert load_calibration(p).to_dict() == original.to_dict()
+
+
+def test_capacity_fields_round_trip_through_json(tmp_path):
+    """Connection scaling, cold start, commit time and descriptor limits load back as written."""
+    cal = Calibration(
+        connection_scaling=ConnectionScaling(points=((100, 1.0), (5000, 1.4))),
+        cold_start=ColdStart(max_ms=0.6, tau_ms=3.0),
+        commit_ms=2.5,
+        fd_limit=20_000,
+        fd_reserve=40,
+        memory_per_keepalive_bytes=9000,
+    )
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps(cal.to_dict()))
+    back = load_calibration(path)
+    assert back == cal
+    assert back.connection_limit == 19_960
+    assert back.connection_scaling.factor(2550) == pytest.approx(1.2)
+    assert back.connection_scaling.factor(10_000) == pytest.approx(1.4 + 0.4 * 5000 / 4900)
+
+
+def test_bad_connection_scaling_is_refused(tmp_path):
+    path = tmp_path / "cal.json"
+    for bad in ([[5000, 1.4], [100, 1.0]], [[100]], "steep", [[100, 0]]):
+        path.write_text(json.dumps({"connection_scaling": bad}))
+        with pytest.raises(CalibrationError, match="connection_scaling"):
+            load_calibration(path)
