@@ -180,6 +180,8 @@ class Calibration:
     """Memory a server process may spend on open connections (capacity SLO default)."""
     memory_per_keepalive_bytes: int = 12 * 1024
     """Server memory held by one idle keep-alive HTTP connection (a poller between its requests)."""
+    baseline_rss_bytes: int = 96 * 1024**2
+    """Resident memory of the idle server process before any client connects."""
     connection_scaling: ConnectionScaling = field(default_factory=ConnectionScaling)
     """Factor on every service time as a function of the process's open connections."""
     cold_start: ColdStart = field(default_factory=ColdStart)
@@ -284,7 +286,8 @@ def load_calibration(path: str | Path | None) -> Calibration:
         kwargs["commit_ms"] = _non_negative(raw["commit_ms"], f"{p}: commit_ms")
     if raw.get("fd_limit") is not None:
         kwargs["fd_limit"] = _whole(raw["fd_limit"], f"{p}: fd_limit")
-    whole = ("memory_per_connection_bytes", "memory_budget_bytes", "memory_per_keepalive_bytes", "fd_reserve")
+    whole = ("memory_per_connection_bytes", "memory_budget_bytes", "memory_per_keepalive_bytes", "fd_reserve",
+             "baseline_rss_bytes")  # fmt: skip
     for key in whole:
         if key in raw:
             value = raw[key]
