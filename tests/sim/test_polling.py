@@ -90,3 +90,37 @@ def test_an_admins_twelve_fetches_leave_in_two_waves_one_round_trip_apart(engine
         np.testing.assert_allclose(tick[:6], tick[0], atol=1e-4)  # six 1 us GETs arriving together queue
         np.testing.assert_allclose(tick[6:], tick[0] + 0.050, atol=1e-4)
     assert full >= 0.5 * len(ticks)
+
+
+def test_time_windows_do_not_change_the_answer(monkeypatch):
+    """An admin's lane chains outlast a window of two ticks: fetches not yet queued are carried into the
+    next window, so small windows give what one big window gives (deterministic services). Only which of
+    the admin's simultaneous fetches is served first may differ (ties), which moves its answers by a few
+    service times."""
+    import numpy as np
+
+    import sim.polling
+    from pollbench.scenario import Scenario
+    from pollbench.strategies import parse_strategy
+    from sim.calibration import Calibration
+    from sim.context import build_context
+    from sim.run import simulate_strategy
+
+    sc = Scenario(clients=200, message_interval=10.0, duration=300.0, rtt_sigma=0.0, service_time_ms=0.3)
+
+    def run():
+        result, rec = simulate_strategy(parse_strategy("poll:3"), build_context(sc, Calibration()))
+        by = np.lexsort((rec["client"], rec["seq"]))
+        return result, rec["client"][by], rec["received_at"][by]
+
+    whole, client, received = run()
+    monkeypatch.setattr(sim.polling, "WINDOW_REQUESTS", 400)
+    windowed, client_w, received_w = run()
+    customer = client < 200
+    np.testing.assert_array_equal(client, client_w)
+    np.testing.assert_allclose(received_w[customer], received[customer], rtol=0, atol=1e-9)
+    admin_shift = received_w[~customer] - received[~customer]
+    assert abs(admin_shift.mean()) < 0.0003 and np.abs(admin_shift).max() < 0.05
+    assert windowed.queue_wait_s.mean == pytest.approx(whole.queue_wait_s.mean, rel=1e-9)
+    assert windowed.requests_per_s == whole.requests_per_s
+    assert whole.latency_s.max > 0.5  # the admin's last wave: the chains are long
