@@ -134,9 +134,10 @@ def _adaptive_server(spec: Adaptive, ctx: RunContext, tally: Tally, server: int)
     requester = polls.client[g_poll]
     order, first = lane_order(np.r_[True, g_poll[1:] != g_poll[:-1]], fetch_lanes(ctx.population,
                               clients[requester]))  # fmt: skip
-    item = np.empty(order.size, dtype=np.int64)
-    item[order] = np.arange(order.size)
-    g_poll, requester = g_poll[order], requester[order]
+    item = np.arange(g_poll.size)
+    if order is not None:
+        item[order] = np.arange(order.size)
+        g_poll, requester = g_poll[order], requester[order]
     child_srv = service.draw_kind(rng, "since", g_poll.size)
     child_at = polls.time[g_poll] + parent_srv[g_poll] + rtt[requester]
     child_at += chain_offsets(child_srv + rtt[requester], first)

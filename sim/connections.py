@@ -79,24 +79,36 @@ def process_connections(strategy: Strategy, population: Population, server: int)
     return int(client_connections(strategy, population, population.clients_of(server)).sum())
 
 
-def lane_order(segment_start: BoolArray, lanes: IntArray) -> tuple[IntArray, BoolArray]:
+def lane_order(segment_start: BoolArray, lanes: IntArray) -> tuple[IntArray | None, BoolArray]:
     """Put one tick's fetches into their lanes: the permutation to chain order, and each chain's first.
 
     `segment_start` marks the first fetch of each requesting tick (fetches in the order the client issues
     them); `lanes` is each fetch's client's lane count. Fetch r of a tick goes to lane r mod L as its wave
     r div L: a lane is a chain whose next fetch leaves when the previous one has answered. Returned in
-    chain order (lane by lane, wave by wave), each chain's first fetch flagged.
+    chain order (lane by lane, wave by wave), each chain's first fetch flagged. The permutation is None
+    when the fetches already are in chain order (every tick's fetches fit one lane each, or one lane).
     """
     n = segment_start.size
-    if n == 0 or int(lanes.max()) <= 1:
-        return np.arange(n, dtype=np.int64), segment_start.copy()
-    index = np.arange(n, dtype=np.int64)
-    rank = index - np.maximum.accumulate(np.where(segment_start, index, 0))
-    segment = np.cumsum(segment_start) - 1
-    key = segment * int(lanes.max()) + rank % lanes
-    order = np.argsort(key, kind="stable")  # within a lane, ranks (so waves) stay ascending
-    k = key[order]
-    return order, np.r_[True, k[1:] != k[:-1]]
+    wide = np.flatnonzero(lanes > 1) if n else np.empty(0, dtype=np.int64)
+    if wide.size == 0:
+        return None, segment_start.copy()
+    # Only clients with several lanes (admins) are reordered, and only within their own ticks: work on
+    # their fetches alone (a customer's single lane is already in chain order).
+    start = segment_start[wide] | np.r_[True, wide[1:] != wide[:-1] + 1]
+    index = np.arange(wide.size, dtype=np.int64)
+    rank = index - np.maximum.accumulate(np.where(start, index, 0))
+    if not np.any(rank >= lanes[wide]):
+        first = segment_start.copy()
+        first[wide] = True  # every fetch has a lane of its own
+        return None, first
+    key = (np.cumsum(start) - 1) * int(lanes.max()) + rank % lanes[wide]
+    by_lane = np.argsort(key, kind="stable")  # within a lane, ranks (so waves) stay ascending
+    order = np.arange(n, dtype=np.int64)
+    order[wide] = wide[by_lane]
+    k = key[by_lane]
+    first = segment_start.copy()
+    first[wide] = np.r_[True, k[1:] != k[:-1]]
+    return order, first
 
 
 def chain_offsets(step: FloatArray, first: BoolArray) -> FloatArray:

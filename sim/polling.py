@@ -122,33 +122,45 @@ class _PollServer:
         # Fetches arriving after the next window's first orders GET wait for that window's queue.
         horizon = math.inf if p1 >= self.ticks else p1 * self.period + float(self.inner[0])
         take = fetches.at < horizon
+        every = bool(take.all())  # the usual case: nothing to carry, so no copies
         heads = np.flatnonzero(fetches.parent >= 0)  # this window's chains, behind their orders GET
         parents = fetches.parent[heads]
-        parent_srv = services[parents]
-        take_srv = fetches.srv[take]
-        planned = take_srv.copy()
+        cold = self.fifo.cold_start is not None
+        parent_srv = services[parents] if cold else None
+        take_srv = fetches.srv if every else fetches.srv[take]
+        planned = take_srv.copy() if cold else None
         w_base, w_take = self.fifo.process_merged(
-            arrivals[:valid], services[:valid], fetches.at[take], take_srv
+            arrivals[:valid], services[:valid], fetches.at if every else fetches.at[take], take_srv
         )
         self.tally.add_waits(w_base, services[:valid])
         self.tally.add_waits(w_take, take_srv)
         self._count(valid, groups)
         # A chain's first fetch waited for its orders GET (queue wait and cold start, which the open-loop
         # layout left out); every later one also for the fetches before it in its lane.
-        fetches.delay[heads] = w_base[parents] + services[parents] - parent_srv
-        step = np.zeros(fetches.at.size)
-        step[take] = w_take + take_srv - planned
-        delay = fetches.delay[fetches.head_of()] + chain_offsets(step, fetches.first)
-        done = np.zeros(fetches.at.size)
-        done[take] = fetches.at[take] + delay[take] + w_take + take_srv
-        self._deliver(fetches, take, done)
-        self.pending = fetches.rest(take, delay)
+        fetches.delay[heads] = w_base[parents]
+        lost = w_take if planned is None else w_take + take_srv - planned
+        if parent_srv is not None:
+            fetches.delay[heads] += services[parents] - parent_srv
+        if not every:
+            lost, spread = np.zeros(fetches.at.size), lost
+            lost[take] = spread
+        delay = fetches.delay[fetches.head_of()] + chain_offsets(lost, fetches.first)
+        if every:
+            done = fetches.at + delay + w_take + take_srv
+        else:
+            done = np.zeros(fetches.at.size)
+            done[take] = fetches.at[take] + delay[take] + w_take + take_srv
+        self._deliver(fetches, None if every else take, done)
+        self.pending = _Fetches.none() if every else fetches.rest(take, delay)
         self._energy(p0, p1)
 
-    def _deliver(self, fetches: _Fetches, take: npt.NDArray[np.bool_], done: FloatArray) -> None:
+    def _deliver(self, fetches: _Fetches, take: npt.NDArray[np.bool_] | None, done: FloatArray) -> None:
+        """Deliveries of the fetches queued in this window (`take`; None: all of them)."""
         ctx = self.ctx
-        mine = take[fetches.pair_item]
-        item, pi = fetches.pair_item[mine], fetches.pairs[mine]
+        item, pi = fetches.pair_item, fetches.pairs
+        if take is not None:
+            mine = take[item]
+            item, pi = item[mine], pi[mine]
         self.tally.add_deliveries(
             commit_s=ctx.pairs.commit_s[pi],
             received_s=done[item] + self.rtt[fetches.loc[item]] / 2,
@@ -163,7 +175,9 @@ class _PollServer:
         sel = lo + np.flatnonzero((self.tick[lo:hi] >= p0) & (self.tick[lo:hi] < p1))
         parent = (self.tick[sel] - p0) * self.clients.size + self.column[self.loc[sel]]
         sel = sel[parent < valid]
-        return _Groups(self.ctx, self.idx[sel], self.loc[sel], self.tick[sel] - p0, self.clients.size)
+        return _Groups(
+            self.ctx, self.idx[sel], self.loc[sel], self.tick[sel] - p0, self.clients.size, self.column
+        )
 
     def _count(self, valid: int, groups: _Groups) -> None:
         wire, tally = self.ctx.calibration.bytes, self.tally
@@ -228,14 +242,22 @@ class _Fetches:
     ) -> _Fetches:
         """One window's fetches: each tick's groups with news, in lanes behind their orders GET."""
         order, first = lane_order(groups.new_tick, lanes[groups.loc])
-        loc, parent, srv = groups.loc[order], parent[order], srv[order]
-        at = arrivals[parent] + services[parent] + rtt[loc]
-        at += chain_offsets(srv + rtt[loc], first)
-        item = np.empty(order.size, dtype=np.int64)
-        item[order] = np.arange(order.size)
+        loc = groups.loc
+        if order is not None:
+            loc, parent, srv = loc[order], parent[order], srv[order]
+        hop = rtt[loc]
+        at = arrivals[parent] + services[parent] + hop
+        if not first.all():
+            at += chain_offsets(srv + hop, first)
+        if order is None:
+            pair_item = groups.group
+        else:
+            item = np.empty(order.size, dtype=np.int64)
+            item[order] = np.arange(order.size)
+            pair_item = item[groups.group]
         return cls(
             at=at, srv=srv, loc=loc, first=first, parent=np.where(first, parent, -1), delay=np.zeros(at.size),
-            pairs=groups.pairs, pair_item=item[groups.group],
+            pairs=groups.pairs, pair_item=pair_item,
         )  # fmt: skip
 
     def head_of(self) -> IntArray:
@@ -269,10 +291,16 @@ class _Fetches:
 
 
 class _Groups:
-    """Messages one window's ticks find, grouped per (tick, client, order): one `since` GET per group."""
+    """Messages one window's ticks find, grouped per (tick, client, order): one `since` GET per group.
 
-    def __init__(self, ctx: RunContext, pairs: IntArray, loc: IntArray, tick: IntArray, clients: int) -> None:
-        key = (tick * clients + loc) * ctx.population.orders + ctx.pairs.order[pairs]
+    Groups are in the order their orders GETs reach the server (tick, then the client's place in the
+    period), so the fetches they cause come out nearly sorted by time, which the queue's merge likes.
+    """
+
+    def __init__(
+        self, ctx: RunContext, pairs: IntArray, loc: IntArray, tick: IntArray, clients: int, column: IntArray
+    ) -> None:
+        key = (tick * clients + column[loc]) * ctx.population.orders + ctx.pairs.order[pairs]
         by_key = np.argsort(key, kind="stable")
         key = key[by_key]
         self.pairs, self.pair_loc = pairs[by_key], loc[by_key]

@@ -53,15 +53,32 @@ def test_twelve_fetches_in_six_lanes_are_two_waves():
     start = np.zeros(12, dtype=bool)
     start[0] = True
     order, first = lane_order(start, np.full(12, 6))
-    assert order.tolist() == [0, 6, 1, 7, 2, 8, 3, 9, 4, 10, 5, 11]
+    assert order is not None and order.tolist() == [0, 6, 1, 7, 2, 8, 3, 9, 4, 10, 5, 11]
     assert first.tolist() == [True, False] * 6
     np.testing.assert_allclose(chain_offsets(np.full(12, 0.05), first), [0.0, 0.05] * 6, atol=1e-15)
+
+
+def test_fetches_that_fit_their_lanes_keep_their_order():
+    """A customer's tick of two fetches (one lane), then an admin's of three (six lanes): nothing to
+    reorder, and each of the admin's fetches heads a chain of its own."""
+    start = np.array([True, False, True, False, False])
+    order, first = lane_order(start, np.array([1, 1, 6, 6, 6]))
+    assert order is None
+    assert first.tolist() == [True, False, True, True, True]
+
+
+def test_only_the_wide_clients_fetches_are_reordered():
+    """Customer (one lane, 2 fetches), admin (2 lanes, 4 fetches), customer (1 fetch)."""
+    start = np.array([True, False, True, False, False, False, True])
+    order, first = lane_order(start, np.array([1, 1, 2, 2, 2, 2, 1]))
+    assert order is not None and order.tolist() == [0, 1, 2, 4, 3, 5, 6]
+    assert first.tolist() == [True, False, True, False, True, False, True]
 
 
 def test_one_lane_chains_a_customers_fetches_and_ticks_stay_apart():
     """Two ticks (3 and 2 fetches) of one-lane clients: each tick is one chain."""
     start = np.array([True, False, False, True, False])
     order, first = lane_order(start, np.ones(5, dtype=np.int64))
-    assert order.tolist() == [0, 1, 2, 3, 4]
+    assert order is None  # already in chain order
     assert first.tolist() == start.tolist()
     np.testing.assert_allclose(chain_offsets(np.array([1.0, 2.0, 4.0, 8.0, 16.0]), first), [0, 1, 3, 0, 8])
