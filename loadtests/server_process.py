@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
 
-__all__ = ["ServerError", "ServerOptions", "ServerProcess", "sigterm_as_interrupt"]
+__all__ = ["ServerError", "ServerOptions", "ServerProcess", "seed_template", "sigterm_as_interrupt"]
 
 _LISTENING = re.compile(r"^pollbench serve: listening on (http://\S+)\s*$")
 
@@ -45,6 +46,11 @@ class ServerOptions:
     """Give up if the server is not listening (and the fixtures not written) by then."""
     extra_args: tuple[str, ...] = ()
     """More ``pollbench serve`` flags (e.g. ``--sse-heartbeat 15`` for an ``sse:15`` run)."""
+    template: Path | None = None
+    """A database seeded earlier with the same customers, orders and admins (see :func:`seed_template`):
+    copied instead of seeding again, so several servers of one run start in seconds."""
+    secret: str | None = None
+    """Token-signing secret (``--secret``); give the template's, so the fixtures' tokens stay valid."""
 
 
 class ServerProcess:
@@ -67,11 +73,16 @@ class ServerProcess:
         db = o.workdir / "server.db"
         for stale in (self.fixtures, db, db.with_name("server.db-wal"), db.with_name("server.db-shm")):
             stale.unlink(missing_ok=True)
+        if o.template is not None:
+            for suffix in ("", "-wal", "-shm"):
+                src = o.template.with_name(o.template.name + suffix)
+                if src.exists():
+                    shutil.copyfile(src, db.with_name(db.name + suffix))
         cmd = [
             sys.executable, "-m", "pollbench", "serve", "--host", "127.0.0.1", "--port", "0",
             "--db", str(db), "--seed-customers", str(o.customers), "--orders-per-customer",
             str(o.orders_per_customer), "--admins", str(max(1, o.admins)), "--fixtures", str(self.fixtures),
-            *o.extra_args,
+            *(("--secret", o.secret) if o.secret else ()), *o.extra_args,
         ]  # fmt: skip
         log = self.log_path.open("w", encoding="utf-8")
         self._proc = subprocess.Popen(
@@ -141,6 +152,14 @@ class ServerProcess:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def seed_template(options: ServerOptions) -> Path:
+    """Seed a database once (start the server, let it seed and write its fixtures, stop it cleanly, which
+    checkpoints the WAL) and return its path, for :attr:`ServerOptions.template`."""
+    with ServerProcess(options):
+        pass
+    return options.workdir / "server.db"
 
 
 @contextlib.contextmanager

@@ -135,6 +135,10 @@ class ReceiverUser(PollbenchUser):
         self.session = self.ctx.recorder.start_session(self.customer.id, self.customer.orders, 0, time.time())
         self.ctx.register_receiver(self.customer)
 
+    def on_stop(self) -> None:
+        # Stopped by the shape (a knee search stepping down): senders stop posting into its orders.
+        self.ctx.unregister_receiver(self.customer)
+
     def new_retry(self) -> Retry:
         """A retry loop of this client: its own attempt counter, the client's jitter stream."""
         return Retry(self.rng, gevent.sleep, self.backoff)

@@ -38,6 +38,7 @@ class LongPollUser(ReceiverUser):
     """longpoll — a held request per order, re-issued as soon as it returns."""
 
     def on_stop(self) -> None:
+        super().on_stop()
         if hasattr(self, "waiters"):
             self.waiters.kill(block=False)
 

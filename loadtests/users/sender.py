@@ -57,7 +57,7 @@ class SenderUser(PollbenchUser):
                 due = time.time()
                 continue
             # Poisson with the current rate: memoryless, so a rate that grows with the receivers is exact.
-            due += rng.expovariate(len(targets) / settings.message_interval_s)
+            due += rng.expovariate(self.ctx.sender_rate(len(targets)))
             if due >= stop_at:
                 while True:  # silent for the rest of the run: the receivers drain
                     gevent.sleep(3600.0)
