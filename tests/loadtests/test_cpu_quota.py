@@ -11,19 +11,9 @@ import psutil
 import pytest
 
 from loadtests.cpu_quota import CpuController, CpuQuota, CpuQuotaError, Throttling, find_controller
+from tests.cgroups import needs_cpu_controller, real_controller
 
-
-def _real_controller() -> CpuController | None:
-    try:
-        return find_controller()
-    except CpuQuotaError:
-        return None
-
-
-REAL = _real_controller()
-needs_cgroup = pytest.mark.skipif(
-    REAL is None, reason="no writable cgroup CPU controller here (needs root or a delegated cgroup)"
-)
+REAL = real_controller()
 
 
 def _cgroup_of(pid: int) -> str:
@@ -35,7 +25,7 @@ def _cpu_s(proc: psutil.Process) -> float:
     return float(t.user + t.system)
 
 
-@needs_cgroup
+@needs_cpu_controller
 def test_a_busy_loop_under_a_fifth_of_a_core_gets_a_fifth_and_its_group_is_gone_afterwards() -> None:
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
@@ -60,7 +50,7 @@ def test_a_busy_loop_under_a_fifth_of_a_core_gets_a_fifth_and_its_group_is_gone_
         busy.wait(timeout=10)
 
 
-@needs_cgroup
+@needs_cpu_controller
 def test_an_empty_group_of_a_dead_pollbench_process_is_removed_when_a_new_one_is_made() -> None:
     assert REAL is not None
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -12,8 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadtests.cpu_quota import CpuQuotaError, find_controller
 from loadtests.server_process import ServerError, ServerOptions, ServerProcess
+from tests.cgroups import needs_cpu_controller
 
 
 def _servers_under(out: Path) -> list[psutil.Process]:
@@ -66,18 +66,7 @@ def test_sigterm_to_a_parallel_load_run_stops_every_server(tmp_path: Path) -> No
     assert (code, servers, alive) == (130, 2, 0)
 
 
-def _has_cpu_controller() -> bool:
-    try:
-        find_controller()
-    except CpuQuotaError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(
-    not _has_cpu_controller(),
-    reason="no writable cgroup CPU controller here (needs root or a delegated cgroup)",
-)
+@needs_cpu_controller
 def test_a_server_with_a_cpu_quota_runs_in_its_group_after_writing_its_fixtures(tmp_path: Path) -> None:
     options = ServerOptions(customers=3, orders_per_customer=1, admins=1, workdir=tmp_path, cpu_quota=0.5)
     with ServerProcess(options) as server:
