@@ -208,7 +208,7 @@ def _target(
         template=template,
         secret=secret,
         extra_args=server_flags(strategy),
-        **({"cpu_quota": quota} if quota is not None else {}),
+        cpu_quota=quota,
     )
     with ServerProcess(options) as server:
         assert server.pid is not None
