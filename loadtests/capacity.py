@@ -29,8 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.knee import KneeSettings, MeasuredKnee, ProbeError
-from loadtests.server_process import ServerError, ServerOptions, ServerProcess, seed_template
+from loadtests.server_process import (
+    ServerError,
+    ServerOptions,
+    ServerProcess,
+    seed_template,
+    sigterm_as_interrupt,
+)
 from pollbench.capacity import (
+    MIN_MESSAGE_RATE,
     CapacityReport,
     Knee,
     KneeStep,
@@ -75,7 +82,7 @@ class KneeSearchConfig:
     """Factor between probes going up (1.3 when a prediction places the first probe)."""
     tolerance: float = 0.1
     """Bisect until the last good and first bad probes are this close (share of the good one)."""
-    min_message_rate: float = 5.0
+    min_message_rate: float = MIN_MESSAGE_RATE
     """Messages per second the senders post at least (probes of a quiet workload need latency samples)."""
     processes: int | None = None
     """Locust worker processes; None: enough for CONNECTIONS_PER_PROCESS each."""
@@ -462,7 +469,8 @@ def run(args: argparse.Namespace, slo: Slo, scenario: Scenario, workload: str) -
 
     err = Console(stderr=True, highlight=False)
     try:
-        report = measure_knees(config, strategies, progress=lambda line: err.print(line, markup=False))
+        with sigterm_as_interrupt():  # a CI timeout's SIGTERM still stops Locust and the servers
+            report = measure_knees(config, strategies, progress=lambda line: err.print(line, markup=False))
     except ProbeError as exc:
         raise CommandError(str(exc)) from None
     if args.json:

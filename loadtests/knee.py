@@ -106,33 +106,45 @@ class MeasuredKnee:
             f"probe {self.probes}: {clients:,} clients ({'down' if going_down else 'up'} "
             f"from {self.running:,})"
         )
-        self._reach(clients)
+        ready = self._reach(clients)
         self.running = clients
         settle = self.settings.settle_s + self.strategy.worst_wait_s + (2.0 if going_down else 0.0)
         self._sleep(settle)
-        return self._judge(clients)
+        return self._judge(clients, ready)
 
-    def _reach(self, clients: int) -> None:
-        """Ask for `clients` receivers and wait until the run holds them."""
+    def _reach(self, clients: int) -> int:
+        """Ask for `clients` receivers and wait until the run holds them and every one receives (page
+        loaded, stream connected); returns how many receive. A server too slow to let them all in within
+        the time (a connect storm it cannot absorb, descriptors exhausted) is judged as it is."""
         write_target(
             self.control, Target(receivers=clients, spawn_rate=self.settings.spawn_rate, probe=self.probes)
         )
         moves = abs(clients - self.running)
-        deadline = time.monotonic() + 30.0 + 3.0 * moves / self.settings.spawn_rate
-        while True:
+        deadline = time.monotonic() + 60.0 + 4.0 * moves / self.settings.spawn_rate
+        started = False
+        while time.monotonic() < deadline:
             self._check_alive()
-            status = read_status(status_path(self.control))
-            if status is not None and status.probe == self.probes and status.users == status.target_users:
-                return
-            if time.monotonic() > deadline:
-                have = status.users if status is not None else 0
-                raise ProbeError(
-                    f"the Locust run did not reach {clients:,} receivers in time ({have:,} users running); "
-                    "the load generator cannot start clients this fast"
+            if not started:
+                status = read_status(status_path(self.control))
+                started = (
+                    status is not None and status.probe == self.probes and status.users == status.target_users
                 )
+            if started:
+                ready = self.tail.counters().ready
+                if ready >= clients:
+                    return ready
             time.sleep(0.25)
+        if not started:
+            raise ProbeError(
+                f"the Locust run did not start {clients:,} receivers in time; the load generator cannot "
+                "start clients this fast (lower --spawn-rate or add --processes)"
+            )
+        ready = self.tail.counters().ready
+        waited = 60 + 4 * moves / self.settings.spawn_rate
+        self.progress(f"  only {ready:,} of {clients:,} clients receive after {waited:.0f} s")
+        return ready
 
-    def _judge(self, clients: int) -> KneeStep:
+    def _judge(self, clients: int, ready: int) -> KneeStep:
         s = self.settings
         tail_s = self.strategy.worst_wait_s + 2.0
         generator = _Generator(self.locust.pid)
@@ -152,6 +164,8 @@ class MeasuredKnee:
         connections = float(self.server.max_fds - self.baseline_fds)
         rss = float(self.server.max_rss)
         busiest = generator.busiest_core_share()
+        if ready < clients:  # clients that never got in are failed requests, whatever they counted
+            fail_ratio = max(fail_ratio, (clients - ready) / clients)
         limits = self.slo.judge(
             self.strategy,
             p99_s=stats.p99,
@@ -170,6 +184,7 @@ class MeasuredKnee:
             "requests": requests,
             "failures": failures,
             "receivers_started": counters1.sessions,
+            "receivers_ready": ready,
             "server_cpu_cores": self.server.cpu_cores,
             "generator_busiest_core_share": busiest,
             "generator_processes": generator.processes,

@@ -27,6 +27,8 @@ class Counters:
     receivers: Traffic = field(default_factory=Traffic)
     senders: Traffic = field(default_factory=Traffic)
     sessions: int = 0
+    ready: int = 0
+    """Receivers receiving now (page loaded or stream connected), every process."""
     processes: int = 0
 
     @property
@@ -85,6 +87,7 @@ class RawTail:
             total.receivers.add(Traffic(**data["receivers"]))
             total.senders.add(Traffic(**data["senders"]))
             total.sessions += int(data["sessions"])
+            total.ready += int(data.get("ready", 0))
             total.processes += 1
         return total
 

@@ -112,6 +112,8 @@ class Recorder:
         self.sessions: list[Session] = []
         self.delivered_count = 0
         self.sent_count = 0
+        self.ready = 0
+        """Receivers of this process now receiving (page loaded, or stream connected)."""
         self.started_at: float | None = None
         self.steady: dict[str, Any] | None = None
         """Receivers' traffic and client-seconds when the senders stopped (see :meth:`mark_steady`)."""
@@ -224,6 +226,7 @@ class Recorder:
             "receivers": asdict(self.receivers),
             "senders": asdict(self.senders),
             "sessions": len(self.sessions),
+            "ready": self.ready,
         }
         path = self.raw_dir / f"counters-{self.tag}.json"
         tmp = path.with_suffix(".json.tmp")

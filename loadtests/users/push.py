@@ -81,6 +81,8 @@ class LongPollUser(ReceiverUser):
 class SSEUser(ReceiverUser):
     """sse — one EventSource over all the client's orders."""
 
+    ready_on_page_load = False
+
     @task
     def run_sse(self) -> None:
         strategy = self.ctx.settings.strategy
@@ -136,6 +138,8 @@ class SSEUser(ReceiverUser):
 
 class WebSocketUser(ReceiverUser):
     """ws — one WebSocket subscribed to all the client's orders."""
+
+    ready_on_page_load = False
 
     @task
     def run_ws(self) -> None:

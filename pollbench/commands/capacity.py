@@ -42,9 +42,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--slo-utilization",
         type=float,
-        default=0.8,
+        default=0.95,
         metavar="U",
-        help="CPU busy-fraction bound, of the process's quota or core, 0..1 (0.8)",
+        help="CPU busy-fraction bound, of the process's quota or core, 0..1 (0.95: not saturated)",
     )
     parser.add_argument(
         "--max-fail-ratio", type=float, default=0.01, metavar="R", help="failed-request share bound (0.01)"
