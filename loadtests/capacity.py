@@ -56,8 +56,9 @@ __all__ = ["KneeSearchConfig", "add_arguments", "locust_processes", "measure_kne
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 SHAPES = Path(__file__).with_name("shapes.py")
-CONNECTIONS_PER_PROCESS = 8_000
-"""Most connections one Locust process is given (its descriptor limit is 20 000 here: ample margin)."""
+CONNECTIONS_PER_PROCESS = 12_000
+"""Most connections one Locust process is given (its descriptor limit is 20 000 here). Not fewer: on 2
+cores every extra worker is another process starved of CPU while it spawns clients."""
 
 Predictor = Callable[[Strategy, int], KneeStep]
 """Simulates `clients` clients of a strategy under the search's scenario and SLO (one probe)."""
@@ -96,7 +97,7 @@ class KneeSearchConfig:
 
 def locust_processes(strategy: Strategy, clients: int, orders_per_customer: int) -> int:
     """Worker processes so that none holds more than CONNECTIONS_PER_PROCESS connections."""
-    per_client = orders_per_customer + 1 if isinstance(strategy, LongPoll) else 2
+    per_client = orders_per_customer + 1 if isinstance(strategy, LongPoll) else 1 if strategy.is_push else 2
     return max(1, math.ceil(clients * per_client / CONNECTIONS_PER_PROCESS))
 
 
@@ -409,16 +410,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--window", default="20s", metavar="S", help="seconds of messages judged per probe (20s)")
     g.add_argument(
         "--settle",
-        default="3s",
+        default="5s",
         metavar="S",
-        help="seconds after a probe's clients run (plus the strategy's worst wait) before its window (3s)",
+        help="seconds after a probe's clients run (plus the strategy's worst wait) before its window (5s)",
     )
     g.add_argument(
         "--min-message-rate",
         type=float,
-        default=5.0,
+        default=MIN_MESSAGE_RATE,
         metavar="R",
-        help="messages/s the senders post at least, for latency samples (5)",
+        help=f"messages/s the senders post at least, for latency samples ({MIN_MESSAGE_RATE:g})",
     )
     g.add_argument(
         "--processes",

@@ -78,6 +78,8 @@ class LoadContext:
         self._receiver_counter = itertools.count()
         self._customer_counter = itertools.count()
         self._released: list[Customer] = []
+        self._changes = 0
+        """Receivers registered or unregistered so far: the senders' cached targets are this old."""
         self.active: list[Customer] = []
         """Customers of the receivers running in this process, in start order."""
         self.senders_here = 0
@@ -101,6 +103,7 @@ class LoadContext:
     def register_receiver(self, customer: Customer) -> None:
         """A receiver of this process has started; senders here now post into its orders."""
         self.active.append(customer)
+        self._changes += 1
 
     def unregister_receiver(self, customer: Customer) -> None:
         """A receiver of this process has stopped: senders no longer post into its orders."""
@@ -108,6 +111,7 @@ class LoadContext:
             self.active.remove(customer)
         except ValueError:
             return
+        self._changes += 1
         self._released.append(customer)
 
     def register_sender(self) -> int:
@@ -123,7 +127,7 @@ class LoadContext:
 
     def sender_targets(self, index: int) -> list[tuple[Customer, str]]:
         """(customer, order) pairs local sender `index` posts into: every n-th local receiver's orders."""
-        key = (len(self.active), self.senders_here)
+        key = (self._changes, self.senders_here)
         if key != self._targets_key:
             self._targets, self._targets_key = {}, key
         if index not in self._targets:

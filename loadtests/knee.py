@@ -54,8 +54,10 @@ class KneeSettings:
     """Seconds of messages judged per probe."""
     spawn_rate: float = 250.0
     """Receivers started (or stopped) per second between probes."""
-    settle_s: float = 3.0
-    """Seconds after the receivers run (plus the strategy's worst wait) before the window opens."""
+    settle_s: float = 5.0
+    """Seconds after the receivers run (plus the strategy's worst wait) before the window opens: the
+    connect storm of a step up leaves full garbage collections behind it (their pause grows with the
+    connections held: ~0.45 s at 12 000 SSE streams on a whole core here, five times that at 0.2)."""
     generator_cpu_limit: float = 0.9
     """A Locust process busier than this share of a core makes a probe inconclusive."""
     sample_every_s: float = 0.5

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import locust.runners
 from locust import LoadTestShape, events
 
 from loadtests.context import current_context
@@ -25,6 +26,11 @@ __all__ = ["ControlledShape"]
 
 FLUSH_EVERY_S = 1.0
 """How often each Locust process writes its records and counters for the search to read."""
+HEARTBEAT_LIVENESS = 30
+"""Heartbeats (one a second) a worker may miss before its master drops it. Locust's own 3 is too few for
+a knee search on 2 cores: a worker spawning thousands of clients next to a saturated server misses
+several, the master declares it gone and ends the test (seen at 8 000 SSE clients over 6 workers)."""
+locust.runners.HEARTBEAT_LIVENESS = HEARTBEAT_LIVENESS
 
 
 def _add_arguments(parser: Any) -> None:

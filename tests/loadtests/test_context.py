@@ -47,3 +47,14 @@ def test_the_message_floor_is_shared_by_every_sender_of_every_process() -> None:
     assert ctx.sender_rate(10) == 2.0  # 8/s over 2 processes x 2 senders, above 10 orders / 100 s
     assert ctx.sender_rate(1000) == 10.0  # the per-order rate when it is higher
     assert context().sender_rate(10) == 0.1  # no floor
+
+
+def test_targets_follow_a_swap_that_keeps_the_receiver_count() -> None:
+    ctx = context()
+    a, b = ctx.next_receiver()[1], ctx.next_receiver()[1]
+    ctx.register_receiver(a)
+    ctx.register_sender()
+    assert [o for _c, o in ctx.sender_targets(0)] == ["o0a", "o0b"]
+    ctx.unregister_receiver(a)
+    ctx.register_receiver(b)  # one left, one joined: still one receiver
+    assert [o for _c, o in ctx.sender_targets(0)] == ["o1a", "o1b"]
