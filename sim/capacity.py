@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from pollbench.capacity import (
+    MIN_MESSAGE_RATE,
     CapacityReport,
     Knee,
     KneeStep,
     Slo,
     knee_from_search,
+    probe_scenario,
     search_knee,
     with_full_core,
 )
@@ -51,15 +53,25 @@ OnStep = Callable[[KneeStep], None]
 
 
 def simulated_step(
-    strategy: Strategy, base: Scenario, slo: Slo, calibration: Calibration, clients: int
+    strategy: Strategy,
+    base: Scenario,
+    slo: Slo,
+    calibration: Calibration,
+    clients: int,
+    *,
+    min_message_rate: float = MIN_MESSAGE_RATE,
 ) -> KneeStep:
-    """`clients` of the scenario on one process running `strategy`, simulated and judged by `slo`.
+    """`clients` of the workload on one process running `strategy`, simulated and judged by `slo`.
 
+    The probe's scenario is the measured search's (:func:`pollbench.capacity.probe_scenario`: customers
+    only, every message to its order's customer, at least `min_message_rate` messages a second).
     Utilization is the busy share of the process's quota (its offered load, which may exceed 1); memory is
     the idle server's RSS plus its connections (keep-alive and streams at their calibrated sizes); a
     simulation has no failed requests.
     """
-    scenario = base.override(clients=clients, server_processes=1, strategies=[strategy.spec])
+    scenario = probe_scenario(base, clients, min_message_rate=min_message_rate).override(
+        strategies=[strategy.spec]
+    )
     result, _ = simulate_strategy(strategy, build_context(scenario, calibration), engine="fast")
     return judged(strategy, result, slo, calibration, clients=clients, duration_s=scenario.duration)
 
@@ -119,12 +131,13 @@ def replay(
     calibration: Calibration,
     clients: Iterable[int],
     *,
+    min_message_rate: float = MIN_MESSAGE_RATE,
     on_step: OnStep | None = None,
 ) -> tuple[KneeStep, ...]:
     """Simulate exactly these client counts (a measured search's probes, in its order)."""
     steps = []
     for n in clients:
-        step = simulated_step(strategy, base, slo, calibration, n)
+        step = simulated_step(strategy, base, slo, calibration, n, min_message_rate=min_message_rate)
         if on_step:
             on_step(step)
         steps.append(step)
@@ -141,12 +154,13 @@ def simulated_knee(
     growth: float = GROWTH,
     tolerance: float = TOLERANCE,
     ceiling: int = MAX_CLIENTS,
+    min_message_rate: float = MIN_MESSAGE_RATE,
     on_step: OnStep | None = None,
 ) -> Knee:
     """The knee of `strategy` on one process of the scenario (its quota), with its whole-core figures."""
 
     def probe(n: int) -> KneeStep:
-        step = simulated_step(strategy, base, slo, calibration, n)
+        step = simulated_step(strategy, base, slo, calibration, n, min_message_rate=min_message_rate)
         if on_step:
             on_step(step)
         return step
@@ -168,6 +182,7 @@ def simulated_capacity(
     calibration: Calibration,
     *,
     workload: str,
+    min_message_rate: float = MIN_MESSAGE_RATE,
     on_step: Callable[[str, KneeStep], None] | None = None,
 ) -> CapacityReport:
     """Every strategy's simulated knee as one capacity report (what ``capacity.json`` holds)."""
@@ -178,7 +193,11 @@ def simulated_capacity(
             if on_step:
                 on_step(spec, step)
 
-        knees.append(simulated_knee(strategy, base, slo, calibration, on_step=report))
+        knees.append(
+            simulated_knee(
+                strategy, base, slo, calibration, min_message_rate=min_message_rate, on_step=report
+            )
+        )
     scenario = base.to_dict()
     scenario["calibration_values"] = calibration.to_dict()
     return CapacityReport(

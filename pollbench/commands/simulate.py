@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from pollbench.commands import add_cpu_quota_argument
+
 HELP = "simulate strategies at any scale (fast numpy model, SimPy reference)"
 DESCRIPTION = """\
 Simulate clients, network and server for each delivery strategy and report delivery latency, request rate,
@@ -44,6 +46,11 @@ def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
         "--calibration", metavar="FILE", help="calibration JSON (service times, bytes, memory)"
     )
     parser.add_argument("--seed", type=int, metavar="S", help="random seed")
+    add_cpu_quota_argument(
+        parser,
+        help="model each server process held to Q of one core (0 < Q <= 1, e.g. 0.2), like a measured run "
+        "with --server-cpu-quota Q (scenario key server_cpu_quota)",
+    )
     parser.add_argument(
         "--engine",
         choices=("fast", "des", "auto"),
@@ -66,6 +73,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def scenario_from_args(args: argparse.Namespace) -> Any:
     """The scenario file (or defaults) with the given flags applied."""
+    from pollbench.commands import cpu_quota_flag
     from pollbench.scenario import load_scenario
 
     return load_scenario(
@@ -82,6 +90,7 @@ def scenario_from_args(args: argparse.Namespace) -> Any:
         service_time_ms=args.service_time_ms,
         calibration=args.calibration,
         seed=args.seed,
+        server_cpu_quota=cpu_quota_flag(args.server_cpu_quota),
     )
 
 

@@ -6,7 +6,7 @@ from pollbench.capacity import Knee, KneeStep, Slo
 from pollbench.scenario import Scenario
 from pollbench.strategies import parse_strategy
 from sim.calibration import Calibration
-from sim.capacity import replay, simulated_capacity, simulated_knee
+from sim.capacity import replay, simulated_capacity, simulated_knee, simulated_step
 
 QUIET = Scenario(duration=120.0, admins=0, message_interval=600.0)
 
@@ -23,9 +23,11 @@ def test_a_small_connection_limit_binds_every_connection_holding_strategy():
 
 
 def test_cpu_binds_when_each_client_costs_a_millisecond_a_second():
-    """Forced 1 ms per request, poll:1: each client offers 0.001 of the loop; 50 % of a core -> ~500."""
+    """Forced 1 ms per request, poll:1, messages too rare to matter (no floor on their rate): each client
+    offers 0.001 of the loop; 50 % of a core -> ~500."""
     base = QUIET.override(service_time_ms=1.0)
-    knee = simulated_knee(parse_strategy("poll:1"), base, Slo(utilization=0.5, p99_s=60.0), Calibration())
+    knee = simulated_knee(parse_strategy("poll:1"), base, Slo(utilization=0.5, p99_s=60.0), Calibration(),
+                          min_message_rate=0.0)  # fmt: skip
     assert isinstance(knee, Knee) and knee.source == "sim"
     assert 0.97 * 500 <= knee.max_clients <= 500
     assert "utilization" in knee.limited_by
@@ -36,7 +38,8 @@ def test_cpu_binds_when_each_client_costs_a_millisecond_a_second():
 
 def test_under_a_quota_cpu_binds_sooner_and_scales_back_to_a_whole_core():
     base = QUIET.override(service_time_ms=1.0, server_cpu_quota=0.25)
-    knee = simulated_knee(parse_strategy("poll:1"), base, Slo(utilization=0.5, p99_s=60.0), Calibration())
+    knee = simulated_knee(parse_strategy("poll:1"), base, Slo(utilization=0.5, p99_s=60.0), Calibration(),
+                          min_message_rate=0.0)  # fmt: skip
     assert 0.97 * 125 <= knee.max_clients <= 125
     assert knee.server_cpu_quota == 0.25
     assert knee.scaled_to_full_core and knee.full_core_clients == pytest.approx(4 * knee.max_clients)
@@ -51,6 +54,15 @@ def test_memory_is_the_idle_server_plus_its_connections():
     assert 490 <= knee.max_clients <= 500
     last = next(s for s in knee.steps if s.clients == knee.max_clients)
     assert last.rss_bytes == pytest.approx(cal.baseline_rss_bytes + last.open_connections * 48 * 1024)
+
+
+def test_a_probe_runs_the_measured_searchs_workload():
+    """probe_scenario: customers only, every message to its customer, at least 10 messages a second (the
+    workload's own rate here is one message per order per 10 minutes: 0.5/s for 100 customers)."""
+    step = simulated_step(parse_strategy("sse"), QUIET.override(admins=1), Slo(), Calibration(), 100)
+    assert step.open_connections == 100  # no admin
+    rate = step.messages / QUIET.duration
+    assert 8.0 < rate < 12.0  # Poisson around 10/s over 120 s, all delivered
 
 
 def test_replay_simulates_exactly_the_given_counts_in_order():
