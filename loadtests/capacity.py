@@ -376,6 +376,41 @@ def _check_customers(fixtures: Path, clients: int) -> None:
         )
 
 
+SIM_PROBE_S = 120.0
+"""Simulated seconds of each simulated twin of a probe (at 10 messages/s, over a thousand deliveries)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Twin:
+    """The simulator beside a measured search: where it predicts each knee, and each probe simulated."""
+
+    predicted: dict[str, int]
+    """Strategy spec -> simulated knee under the same quota (the measured search starts at 0.6 of it)."""
+    predict: Predictor
+    """Simulates one probe of the measured search (its detail.sim)."""
+    connection_limit: int
+    """The calibrated server's descriptor limit less its own."""
+
+
+def simulated_twin(config: KneeSearchConfig, strategies: tuple[Strategy, ...], calibration: Any) -> Twin:
+    """Simulated knees (to aim the first probes) and the probe simulator, for a calibrated server."""
+    from sim.capacity import simulated_knee, simulated_step
+
+    base = config.scenario.override(duration=SIM_PROBE_S)
+    rate = config.min_message_rate
+    predicted = {
+        s.spec: simulated_knee(
+            s, base, config.slo, calibration, ceiling=config.max_clients, min_message_rate=rate
+        ).max_clients
+        for s in strategies
+    }
+
+    def predict(strategy: Strategy, clients: int) -> KneeStep:
+        return simulated_step(strategy, base, config.slo, calibration, clients, min_message_rate=rate)
+
+    return Twin(predicted=predicted, predict=predict, connection_limit=calibration.connection_limit)
+
+
 def _quota(q: float | None) -> str:
     return "a whole core" if q is None else f"{q:g} of a core"
 
@@ -469,9 +504,22 @@ def run(args: argparse.Namespace, slo: Slo, scenario: Scenario, workload: str) -
     from rich.console import Console
 
     err = Console(stderr=True, highlight=False)
+    twin = None
+    if scenario.calibration is not None:
+        from pollbench.commands.simulate import load_calibration_or_fail
+
+        err.print("simulating each knee with the calibration, to aim the first probes")
+        twin = simulated_twin(config, strategies, load_calibration_or_fail(scenario.calibration))
     try:
         with sigterm_as_interrupt():  # a CI timeout's SIGTERM still stops Locust and the servers
-            report = measure_knees(config, strategies, progress=lambda line: err.print(line, markup=False))
+            report = measure_knees(
+                config,
+                strategies,
+                predict=twin.predict if twin else None,
+                predicted=twin.predicted if twin else None,
+                connection_limit=twin.connection_limit if twin else None,
+                progress=lambda line: err.print(line, markup=False),
+            )
     except ProbeError as exc:
         raise CommandError(str(exc)) from None
     if args.json:
