@@ -24,6 +24,7 @@ from typing import Any
 
 from loadtests.server_process import ServerError, ServerOptions, ServerProcess, sigterm_as_interrupt
 from loadtests.steps import drain_seconds
+from pollbench.capacity import servers_needed
 from pollbench.commands import CommandError
 from pollbench.strategies import Strategy
 from pollbench.targets import add_target_arguments, check_target
@@ -209,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         with sigterm_as_interrupt():
             row = search(config, strategy)
         m = row["max_clients"]
-        row["servers_for_users"] = math.ceil(args.users / m) if m > 0 and args.users else None
+        row["servers_for_users"] = servers_needed(args.users, m) if args.users else None
         rows.append(row)
     out = {
         "source": "measured",

@@ -3,7 +3,7 @@
 For one strategy the SLO is met when the simulated p99 delivery latency stays under a bound, the event loop's
 offered load stays under a utilization ceiling, and open connections (push streams, parked long-polls) fit a
 memory budget. Feasibility falls as clients grow, so the largest feasible count is found by doubling until the
-SLO breaks and then bisecting (to ~2 %). Servers for M users = ceil(M / max clients per process).
+SLO breaks and then bisecting (to ~2 %). Servers for M users: pollbench.capacity.servers_needed.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sim.calibration import Calibration
 from sim.context import build_context
 from sim.run import simulate_strategy
 
-__all__ = ["CapacityResult", "Slo", "max_clients_per_process", "servers_needed"]
+__all__ = ["CapacityResult", "Slo", "max_clients_per_process"]
 
 MAX_CLIENTS = 10_000_000
 """Search ceiling: a process holding more than this is reported as '>= MAX_CLIENTS'."""
@@ -75,13 +75,6 @@ class CapacityResult:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def servers_needed(users: int, max_clients: int) -> int | None:
-    """Processes needed for `users` clients; None when one client already breaks the SLO."""
-    if max_clients <= 0:
-        return None
-    return max(1, math.ceil(users / max_clients))
 
 
 def max_clients_per_process(

@@ -21,7 +21,9 @@ utilization and connection memory stay within the SLO, then the processes needed
 Example:
 
   pollbench capacity --mode sim --strategies poll:3,poll:10,sse --slo-p99 10 --users 100000
+  pollbench capacity --mode sim --workload seed-chat --calibration compare/calibration.json
 """
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -55,15 +57,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
 
     if args.mode == "measure":
+        if args.workload is not None:
+            from pollbench.commands import CommandError
+
+            raise CommandError("--workload applies to --mode sim; --mode measure takes --scenario FILE")
         return int(measure_capacity.run(args))
     return _run_sim(args)
 
 
 def _run_sim(args: argparse.Namespace) -> int:
+    from pollbench.capacity import servers_needed
     from pollbench.commands import CommandError
     from pollbench.commands.simulate import load_calibration_or_fail, scenario_from_args
     from pollbench.strategies import parse_strategies
-    from sim.capacity import Slo, max_clients_per_process, servers_needed
+    from sim.capacity import Slo, max_clients_per_process
 
     if args.users is None or args.users < 1:
         raise CommandError(f"--users must be a whole number >= 1, got {args.users}")
@@ -84,6 +91,7 @@ def _run_sim(args: argparse.Namespace) -> int:
         rows.append(row)
     out = {
         "source": "sim",
+        "workload": args.workload or "",
         "users": args.users,
         "slo": {"p99_s": slo.p99_s, "utilization": slo.utilization, "memory_bytes": slo.memory_bytes},
         "scenario": scenario.to_dict(),
@@ -102,7 +110,8 @@ def _print_table(out: dict[str, Any]) -> None:
 
     slo = out["slo"]
     table = Table(
-        title=f"Capacity per server process (SLO: p99 <= {slo['p99_s']:g} s, "
+        title=(f"{out['workload']}: " if out["workload"] else "")
+        + f"Capacity per server process (SLO: p99 <= {slo['p99_s']:g} s, "
         f"utilization <= {slo['utilization']:.0%}, "
         f"connection memory <= {slo['memory_bytes'] / 1024**2:,.0f} MB)"
     )

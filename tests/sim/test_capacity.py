@@ -1,18 +1,11 @@
-"""Capacity search: SLO checks, bisection, servers for M users."""
+"""Capacity search: SLO checks and bisection (servers for M users: tests/pollbench/test_capacity.py)."""
 
 import pytest
 
 from pollbench.scenario import Scenario
 from pollbench.strategies import parse_strategy
 from sim.calibration import Calibration
-from sim.capacity import Slo, max_clients_per_process, servers_needed
-
-
-def test_servers_needed_rounds_up():
-    assert servers_needed(100_000, 4_000) == 25
-    assert servers_needed(100_001, 4_000) == 26
-    assert servers_needed(10, 4_000) == 1
-    assert servers_needed(10, 0) is None
+from sim.capacity import Slo, max_clients_per_process
 
 
 def test_bad_slo_is_rejected():
