@@ -25,6 +25,7 @@ def result_set(rows: list[dict[str, Any]], knees: dict[str, CapacityReport] | No
             run=r.get("source", "sim"),
             dir="",
             clients=1000,
+            orders_per_client=1,
             server_processes=1,
             seed=1,
             duration_s=60.0,

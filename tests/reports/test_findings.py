@@ -145,3 +145,12 @@ def test_recommendation_warns_when_its_sim_and_measured_figures_disagree():
     rows = [*_planning(), _row("sse", 0.5, source="measured")]  # measured latency five times the simulated
     text = recommend(result_set(rows, _KNEES), _CFG).text
     assert "Caution: its simulated and measured latency_s.p50, latency_s.p95 disagree under seed-chat" in text
+
+
+def test_the_bytes_claim_is_per_order_a_poll_fetches_every_order():
+    rows = _planning(
+        **{"seed-dashboard:3": _row("seed-dashboard:3", 2.9, bytes_per_poll=6700.0, orders_per_client=2)}
+    )
+    claim = seed_claims(result_set(rows, _KNEES), _CFG)[0]
+    assert "6,700 B per poll of 2 orders: 3,350 B per order, 1.64× the claim" in claim.text
+    assert claim.verdict == "holds"
