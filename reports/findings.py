@@ -268,14 +268,14 @@ def _disagreement_note(results: ResultSet, strategy: str) -> str:
 
 
 def _per_strategy(table: pd.DataFrame) -> str:
-    parts = []
-    for r in table.to_dict("records"):
-        if r["kind"] in RANKED_KINDS:
-            parts.append(f"{r['strategy']} {_clients(r)} ({r['basis']})")
-        elif r["kind"] == "extrapolation":
-            parts.append(f"{r['strategy']} ~{_clients(r)} (an extrapolation from utilization, not a knee)")
-        else:
-            parts.append(f"{r['strategy']} unknown (no knee)")
+    rows = table.to_dict("records")
+    parts = [f"{r['strategy']} {_clients(r)} ({r['basis']})" for r in rows if r["kind"] in RANKED_KINDS]
+    guessed = [f"{r['strategy']} ~{_clients(r)}" for r in rows if r["kind"] == "extrapolation"]
+    unknown = [str(r["strategy"]) for r in rows if r["kind"] == "none"]
+    if guessed:
+        parts.append("extrapolated from utilization, not knees: " + ", ".join(guessed))
+    if unknown:
+        parts.append("unknown: " + ", ".join(unknown))
     return "; ".join(parts)
 
 
@@ -306,7 +306,7 @@ def recommend(results: ResultSet, config: RecommendConfig | None = None) -> Find
     ranked = ok[ok["kind"].isin(RANKED_KINDS) & ok["processes_needed"].notna()]
     unranked = [s for s in ok["strategy"] if s not in set(ranked["strategy"])]
     tail = f" Clients per process under {label}: {_per_strategy(table)}."
-    if unranked:
+    if unranked and not ranked.empty:
         tail += f" Not ranked, no knee: {', '.join(unranked)} ({NO_KNEE})."
     if missed:
         tail += f" Missed the latency target or had failures: {', '.join(missed)}."

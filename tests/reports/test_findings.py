@@ -124,7 +124,7 @@ def test_without_knees_nothing_is_ranked_by_processes():
     finding = recommend(result_set(_planning()), _CFG)
     assert finding.verdict == "uncertain"
     assert NO_KNEE in finding.text and "least traffic first" in finding.text
-    assert "(an extrapolation from utilization, not a knee)" in finding.text
+    assert "extrapolated from utilization, not knees: seed-dashboard:3 ~2,000" in finding.text
 
 
 def test_a_strategy_with_failures_is_not_recommended():
