@@ -54,9 +54,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--scenario", default=None, help="scenario TOML (clients, orders, admins, interval...)"
     )
     add_target_arguments(
-        parser,
-        host_help="base URL of a running server, e.g. http://127.0.0.1:8080 (loopback unless "
-        "--allow-remote; default: start one per strategy)",
+        parser, host_help="base URL of a running server, e.g. http://127.0.0.1:8080 (loopback unless "
+        "--allow-remote; default: start one per strategy)"
     )
     parser.add_argument("--fixtures", default=None, help="fixtures file of the server at --host")
     parser.add_argument(
