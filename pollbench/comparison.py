@@ -88,6 +88,9 @@ class ComparisonRun:
     """Where progress goes (stderr)."""
     workload: Workload
     """The planning workload: what the plan, the claims and the recommendation are for."""
+    server_cpu_quota: float | None = None
+    """Share of one core every server the comparison starts may use once seeded (calibration's and the
+    load tests'); None: no limit. The scenario carries the same value for the simulated side."""
 
     @property
     def calibration_path(self) -> Path:
@@ -162,9 +165,17 @@ class ComparisonRun:
                     def progress(what: str, done: float) -> None:
                         bar.update(task, description=what, completed=done)
 
-                    result = calibrate(self.host, fixtures=self.fixtures, quick=self.quick, progress=progress)
+                    result = calibrate(
+                        self.host,
+                        fixtures=self.fixtures,
+                        quick=self.quick,
+                        progress=progress,
+                        cpu_quota=self.server_cpu_quota,
+                    )
             else:
-                result = calibrate(self.host, fixtures=self.fixtures, quick=self.quick)
+                result = calibrate(
+                    self.host, fixtures=self.fixtures, quick=self.quick, cpu_quota=self.server_cpu_quota
+                )
         except CalibrateError as exc:
             raise CommandError(f"calibration: {exc}") from None
         self.calibration_path.write_text(result.to_json(), encoding="utf-8")
@@ -198,6 +209,7 @@ class ComparisonRun:
             seed=self.scenario.seed,
             parallel=self.parallel,
             message_bytes=self.scenario.message_bytes,
+            server_cpu_quota=self.server_cpu_quota,
         )
         run_loadtest(config, strategies, self.scenario, Thresholds(), console=self.console)
         measured = self.out / "measured"
@@ -323,6 +335,7 @@ class ComparisonRun:
         data = {
             "kind": COMPARE_KIND,
             "sources": {"sim": "sim", "measured": "measured", "plan": "plan"},
+            "server_cpu_quota": self.server_cpu_quota,
             "workload": {
                 "name": self.workload.name,
                 "path": str(self.workload.path),

@@ -57,6 +57,12 @@ class _Pool:
     def put(self, conn: HttpConnection) -> None:
         self._idle.put(conn)
 
+    def close(self) -> None:
+        """Close the idle connections (a stopped client's sockets must not linger on the server)."""
+        while not self._idle.empty():
+            conn: HttpConnection = self._idle.get_nowait()
+            conn.close()
+
 
 class _IntervalUser(ReceiverUser):
     """A client driven by a setInterval timer: one tick every `interval_s`, ticks may overlap."""
@@ -75,7 +81,9 @@ class _IntervalUser(ReceiverUser):
             self.pool.put(conn)
 
     def on_stop(self) -> None:
-        self.ticks.kill(block=False)
+        super().on_stop()
+        self.ticks.kill(block=True, timeout=1.0)  # ticks in flight hand their connection back first
+        self.pool.close()
 
     @task
     def run_timer(self) -> None:

@@ -34,14 +34,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add_scenario_arguments(parser)
     parser.add_argument(
-        "--slo-p99", type=float, default=15.0, metavar="S", help="p99 delivery latency bound, s (15)"
+        "--slo-p99",
+        type=float,
+        default=None,
+        metavar="S",
+        help="p99 delivery latency bound, s (default per strategy: its worst idle wait + 2 s, so poll:3 5 s)",
     )
     parser.add_argument(
         "--slo-utilization",
         type=float,
-        default=0.7,
+        default=0.95,
         metavar="U",
-        help="event-loop utilization bound, 0..1 (0.7)",
+        help="CPU busy-fraction bound, of the process's quota or core, 0..1 (0.95: not saturated)",
+    )
+    parser.add_argument(
+        "--max-fail-ratio", type=float, default=0.01, metavar="R", help="failed-request share bound (0.01)"
     )
     parser.add_argument(
         "--slo-memory-mb",
@@ -55,14 +62,38 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     if args.mode == "measure":
-        if args.workload is not None:
-            from pollbench.commands import CommandError
-
-            raise CommandError("--workload applies to --mode sim; --mode measure takes --scenario FILE")
-        return int(measure_capacity.run(args))
+        return _run_measure(args)
     return _run_sim(args)
+
+
+def _run_measure(args: argparse.Namespace) -> int:
+    from pollbench.capacity import Slo
+    from pollbench.commands import CommandError
+    from pollbench.commands.simulate import scenario_from_args
+
+    if not args.strategies:
+        raise CommandError("--mode measure needs --strategies (each one runs a real knee search)")
+    for flag, value in (("--max-clients", args.max_clients), ("--start-clients", args.start_clients)):
+        if value is not None and value < 1:
+            raise CommandError(f"{flag} must be at least 1, got {value}")
+    if args.start_clients is not None and args.start_clients > args.max_clients:
+        raise CommandError("--start-clients must not exceed --max-clients")
+    if not 0 < args.tolerance < 1:
+        raise CommandError(f"--tolerance must be between 0 and 1, got {args.tolerance:g}")
+    if args.min_message_rate < 0 or (args.processes is not None and args.processes < 1):
+        raise CommandError("--min-message-rate must be >= 0 and --processes at least 1")
+    scenario = scenario_from_args(args).override(admins=0, audience="order")
+    try:
+        slo = Slo(
+            p99_s=args.slo_p99,
+            utilization=args.slo_utilization,
+            fail_ratio=args.max_fail_ratio,
+            memory_bytes=int(args.slo_memory_mb * 1024**2) if args.slo_memory_mb else 2 * 1024**3,
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    return int(measure_capacity.run(args, slo, scenario, args.workload or args.scenario or "flags"))
 
 
 def _run_sim(args: argparse.Namespace) -> int:
@@ -80,7 +111,7 @@ def _run_sim(args: argparse.Namespace) -> int:
     calibration = load_calibration_or_fail(scenario.calibration)
     memory = int(args.slo_memory_mb * 1024**2) if args.slo_memory_mb else calibration.memory_budget_bytes
     try:
-        slo = Slo(p99_s=args.slo_p99, utilization=args.slo_utilization, memory_bytes=memory)
+        slo = Slo(p99_s=args.slo_p99 or 15.0, utilization=args.slo_utilization, memory_bytes=memory)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     rows = []

@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pollbench.commands import CommandError, duration_flag
+from pollbench.commands import (
+    CommandError,
+    add_cpu_quota_argument,
+    cpu_quota_flag,
+    duration_flag,
+    refuse_quota_with_host,
+)
 from pollbench.targets import LOOPBACK_RTT_MS, add_target_arguments, check_target
 
 HELP = "calibrate, simulate and measure every strategy, then write a side-by-side report (the main job)"
@@ -51,6 +57,7 @@ Examples:
   pollbench compare --quick --out results/compare
   pollbench compare --workload my-chat.toml   # plan for your own traffic
   pollbench compare --strategies poll:3,sse --users 200 --duration 60s
+  pollbench compare --server-cpu-quota 0.2     # every server it starts at 0.2 of a core, once seeded
 
 Exit codes: 0 ok (disagreements are reported, not failures); 2 bad input or a part could not run;
 130 interrupted.
@@ -113,6 +120,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "needs --fixtures)",
     )
     parser.add_argument("--fixtures", default=None, metavar="FILE", help="fixtures file of the --host server")
+    add_cpu_quota_argument(
+        parser,
+        help="run every server the comparison starts (calibration's and the load tests') at Q of one core "
+        "(0 < Q <= 1, e.g. 0.2) in a CPU-quota cgroup (needs root or a delegated cgroup), after it has "
+        "seeded its data at full speed; the simulated scenario carries the same quota. Not with --host",
+    )
 
 
 def _seconds(flag: str, text: str | None, default: float) -> float:
@@ -192,6 +205,11 @@ def run(args: argparse.Namespace) -> int:
     scenario, profile, strategies = _plan(args)
     workload = planning_workload(args)
     out, host, fixtures = _check_paths(args)
+    quota = cpu_quota_flag(args.server_cpu_quota, host=host)
+    if quota is None:
+        quota = scenario.server_cpu_quota
+        refuse_quota_with_host(quota, host, source=f"{args.scenario}: server_cpu_quota")
+    scenario = scenario.override(server_cpu_quota=quota)
     out.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
     started = time.monotonic()
@@ -213,6 +231,7 @@ def run(args: argparse.Namespace) -> int:
             sim_duration_s=max(SIM_MIN_DURATION_S, profile.duration_s),
             console=console,
             workload=workload,
+            server_cpu_quota=quota,
         )
         files = comparison.run(strategies)
     wall = time.monotonic() - started

@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from pollbench.commands import add_cpu_quota_argument
+
 HELP = "simulate strategies at any scale (fast numpy model, SimPy reference)"
 DESCRIPTION = """\
 Simulate clients, network and server for each delivery strategy and report delivery latency, request rate,
@@ -52,6 +54,11 @@ def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
         "--calibration", metavar="FILE", help="calibration JSON (service times, bytes, memory)"
     )
     parser.add_argument("--seed", type=int, metavar="S", help="random seed")
+    add_cpu_quota_argument(
+        parser,
+        help="model each server process held to Q of one core (0 < Q <= 1, e.g. 0.2), like a measured run "
+        "with --server-cpu-quota Q (scenario key server_cpu_quota)",
+    )
     parser.add_argument(
         "--engine",
         choices=("fast", "des", "auto"),
@@ -87,6 +94,8 @@ def scenario_from_args(args: argparse.Namespace) -> Any:
 
 
 def _scenario_flags(args: argparse.Namespace) -> dict[str, Any]:
+    from pollbench.commands import cpu_quota_flag
+
     return dict(
         strategies=args.strategies,
         clients=args.clients,
@@ -100,6 +109,7 @@ def _scenario_flags(args: argparse.Namespace) -> dict[str, Any]:
         service_time_ms=args.service_time_ms,
         calibration=args.calibration,
         seed=args.seed,
+        server_cpu_quota=cpu_quota_flag(args.server_cpu_quota),
     )
 
 

@@ -15,8 +15,10 @@ from loadtests.calibrate_server import (
     attach,
     find_listening_pid,
     loopback_address,
+    spawn_server,
 )
 from loadtests.server_process import ServerOptions, ServerProcess
+from tests.cgroups import needs_cpu_controller, real_controller
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +88,14 @@ def test_cpu_clock_counts_this_process_in_ticks() -> None:
     spent = clock() - before
     assert spent == pytest.approx(round(spent / TICK_S) * TICK_S, abs=1e-9)  # whole ticks
     assert clock.rss() > 0
+
+
+@needs_cpu_controller
+def test_a_spawned_server_with_a_cpu_quota_runs_in_its_group(tmp_path: Path) -> None:
+    controller = real_controller()
+    assert controller is not None
+    with spawn_server(tmp_path, customers=2, cpu_quota=0.5) as target:
+        cgroups = Path(f"/proc/{target.pid}/cgroup").read_text().split()
+        (name,) = {line.rsplit("/", 1)[1] for line in cgroups if "/pollbench-" in line}
+        assert (controller.parent / name).is_dir() and len(target.fixtures.customers) == 2
+    assert not (controller.parent / name).exists()

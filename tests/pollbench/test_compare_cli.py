@@ -109,6 +109,12 @@ def test_a_bad_workload_is_refused_before_any_load(
         (["--host", "http://10.0.0.7:8080", "--fixtures", "f.json"], "refusing to load 10.0.0.7"),
         (["--host", "http://127.0.0.1:8080"], "--host needs --fixtures"),
         (["--calibration", "/nonexistent/cal.json"], "no such file"),
+        (["--server-cpu-quota", "abc"], "--server-cpu-quota must be a share of one core, 0 < Q <= 1"),
+        (["--server-cpu-quota", "0"], "0 < Q <= 1 (e.g. 0.2), got 0.0"),
+        (
+            ["--host", "http://127.0.0.1:9", "--fixtures", __file__, "--server-cpu-quota", "0.2"],
+            "--server-cpu-quota applies only to servers pollbench starts itself",
+        ),
     ],
 )
 def test_bad_input_is_refused_before_any_load(

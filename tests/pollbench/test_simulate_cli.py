@@ -116,3 +116,14 @@ def test_a_bad_restart_downtime_is_one_line_and_exit_2(capsys):
     assert main(["simulate", *SMALL, "--restart-downtime", "soon", "--json"]) == 2
     err = capsys.readouterr().err
     assert "--restart-downtime must be seconds >= 0" in err and "Traceback" not in err
+
+
+def test_server_cpu_quota_sets_the_scenarios_quota(capsys):
+    from pollbench.cli import build_parser
+    from pollbench.commands.simulate import scenario_from_args
+
+    args = build_parser().parse_args(["simulate", "--server-cpu-quota", "0.25"])
+    assert scenario_from_args(args).server_cpu_quota == 0.25
+    for bad in ("0", "1.5", "abc"):
+        assert main(["simulate", "--server-cpu-quota", bad, "--json"]) == 2
+        assert "--server-cpu-quota must be a share of one core, 0 < Q <= 1" in capsys.readouterr().err
