@@ -25,13 +25,13 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pollbench.commands import CommandError
 from pollbench.results import Summary, read_summary, to_jsonable, write_deliveries, write_summary
-from pollbench.workload import AGREEMENT_WORKLOAD, Workload, tag_summary
+from pollbench.workload import AGREEMENT_WORKLOAD, DEFAULT_WORKLOAD, Workload, load_workload, tag_summary
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -86,8 +86,8 @@ class ComparisonRun:
     """Simulated seconds."""
     console: Console
     """Where progress goes (stderr)."""
-    workload: Workload
-    """The planning workload: what the plan, the claims and the recommendation are for."""
+    workload: Workload = field(default_factory=lambda: load_workload(DEFAULT_WORKLOAD))
+    """The planning workload: what the plan, the claims and the recommendation are for (seed-chat)."""
     server_cpu_quota: float | None = None
     """Share of one core every server the comparison starts may use once seeded (calibration's and the
     load tests'); None: no limit. The scenario carries the same value for the simulated side."""
@@ -117,6 +117,8 @@ class ComparisonRun:
         report uses whatever knees are there. CommandError when a part cannot run.
         """
         noop_s = self._calibrate_and_measure(strategies)
+        measured = self.out / "measured"
+        write_summary(measured, tag_summary(read_summary(measured), AGREEMENT_WORKLOAD))
         self._simulate()
         self._plan()
         for results in (self.out / "measured", self.out / "sim", self.plan_dir):
@@ -212,8 +214,6 @@ class ComparisonRun:
             server_cpu_quota=self.server_cpu_quota,
         )
         run_loadtest(config, strategies, self.scenario, Thresholds(), console=self.console)
-        measured = self.out / "measured"
-        write_summary(measured, tag_summary(read_summary(measured), AGREEMENT_WORKLOAD))
 
     def _simulate(self) -> None:
         from rich.progress import Progress
