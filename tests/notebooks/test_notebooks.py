@@ -21,7 +21,7 @@ from ipykernel.kernelspec import write_kernel_spec
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from pollbench.capacity import read_capacity, servers_needed
+from pollbench.capacity import Slo, read_capacity, servers_needed
 from pollbench.cli import main
 from pollbench.results import read_summary
 from pollbench.scenario import load_scenario
@@ -29,7 +29,7 @@ from pollbench.strategies import parse_strategies
 from reports import load_results
 from reports.agreement import AGREEMENT_BARS, agreement
 from sim.calibration import load_calibration
-from sim.capacity import Slo, max_clients_per_process
+from sim.capacity import simulated_knee
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 USERS = [1_000, 10_000, 100_000, 1_000_000]
@@ -175,7 +175,7 @@ def test_capacity_planning_servers_match_the_capacity_search(
     assert calibration != load_calibration(None)
     slo = Slo(p99_s=15.0, utilization=0.7, memory_bytes=calibration.memory_budget_bytes)
     for strategy in parse_strategies(base.strategies):
-        found = max_clients_per_process(strategy, base.override(admins=0), slo, calibration)
+        found = simulated_knee(strategy, base.override(admins=0), slo, calibration)
         assert found.max_clients > 0
         assert table.loc[strategy.spec, "max clients per process"] == found.max_clients
         for users in USERS:
