@@ -23,6 +23,7 @@ needed for --users clients.
 Example:
 
   pollbench capacity --mode sim --strategies poll:3,poll:10,sse --slo-p99 10 --users 100000
+  pollbench capacity --mode sim --workload seed-chat --calibration compare/calibration.json
 """
 
 
@@ -101,7 +102,7 @@ def _run_measure(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    return int(measure_capacity.run(args, slo, scenario, args.scenario or "flags"))
+    return int(measure_capacity.run(args, slo, scenario, args.workload or args.scenario or "flags"))
 
 
 def _run_sim(args: argparse.Namespace) -> int:
@@ -134,7 +135,7 @@ def _run_sim(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    workload = Path(args.scenario).stem if args.scenario else "flags"
+    workload = args.workload or (Path(args.scenario).stem if args.scenario else "flags")
     report = simulated_capacity(parse_strategies(scenario.strategies), scenario, slo, calibration,
                                 workload=workload, min_message_rate=args.min_message_rate)  # fmt: skip
     written = write_capacity(args.out, report) if args.out else None
