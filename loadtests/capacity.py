@@ -60,6 +60,12 @@ CONNECTIONS_PER_PROCESS = 12_000
 """Most connections one Locust process is given (its descriptor limit is 20 000 here). Not fewer: on 2
 cores every extra worker is another process starved of CPU while it spawns clients."""
 
+PREDICTED_START = 0.75
+"""First probe, as a share of the simulated knee, when a calibration predicts one."""
+PREDICTED_GROWTH = 1.2
+"""Growth per probe from there: 0.75, 0.9, 1.08, 1.3 of the prediction brackets a knee the simulator got
+within a third in four probes, and the bisection then needs one or two more."""
+
 Predictor = Callable[[Strategy, int], KneeStep]
 """Simulates `clients` clients of a strategy under the search's scenario and SLO (one probe)."""
 
@@ -80,7 +86,7 @@ class KneeSearchConfig:
     start_clients: int = 100
     """First probe when nothing predicts the knee."""
     growth: float = 2.0
-    """Factor between probes going up (1.3 when a prediction places the first probe)."""
+    """Factor between probes going up (PREDICTED_GROWTH when a prediction places the first probe)."""
     tolerance: float = 0.1
     """Bisect until the last good and first bad probes are this close (share of the good one)."""
     min_message_rate: float = MIN_MESSAGE_RATE
@@ -248,7 +254,7 @@ def measure_knee(
     ceiling = config.max_clients
     start, growth = config.start_clients, config.growth
     if predicted is not None and predicted > 0:
-        start, growth = max(10, min(ceiling, int(predicted * 0.6))), 1.3
+        start, growth = max(10, min(ceiling, int(predicted * PREDICTED_START))), PREDICTED_GROWTH
     processes = config.processes or locust_processes(strategy, ceiling, config.scenario.orders_per_client)
     log_path = config.out / "locust" / f"{name}.log"
     quota = config.scenario.server_cpu_quota
@@ -385,7 +391,7 @@ class Twin:
     """The simulator beside a measured search: where it predicts each knee, and each probe simulated."""
 
     predicted: dict[str, int]
-    """Strategy spec -> simulated knee under the same quota (the measured search starts at 0.6 of it)."""
+    """Strategy spec -> simulated knee under the same quota (the measured search starts near it)."""
     predict: Predictor
     """Simulates one probe of the measured search (its detail.sim)."""
     connection_limit: int

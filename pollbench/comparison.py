@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from loadtests.knee import KneeSettings
     from pollbench.scenario import Scenario
     from pollbench.strategies import Strategy
     from reports.build import ReportFiles
@@ -52,8 +53,19 @@ PLAN_HEADROOM = 0.5
 queueing, not the strategy; the plan's figures are read where every process has headroom, so the
 simulation runs on as many processes as keep the busiest strategy below this."""
 
-_STEPS = ("calibration", "measured", "simulated", "planning workload", "report")
-"""Steps in the order they run; a knee search goes between the planning workload and the report."""
+KNEE_MIN_CEILING = 200
+"""Search ceiling of a knee at least (and customers seeded for it)."""
+KNEE_CEILING_FACTOR = 1.6
+"""Ceiling over the largest simulated knee: the probes from 0.75 of it by x1.2 pass it by a third."""
+SIM_KNEE_S = 120.0
+"""Simulated seconds of each probe of a simulated knee search."""
+
+_STEPS = ("calibration", "measured", "simulated", "planning workload", "knees", "report")
+"""Steps in the order they run."""
+
+KNEE_QUOTA = 0.2
+"""CPU quota of the knee searches' servers: at 0.2 of a core the knees fall where the load generator, on
+the other core, reaches them (whole-core figures are scaled from it, labelled so)."""
 
 
 @dataclass(kw_only=True)
@@ -88,9 +100,13 @@ class ComparisonRun:
     """Where progress goes (stderr)."""
     workload: Workload = field(default_factory=lambda: load_workload(DEFAULT_WORKLOAD))
     """The planning workload: what the plan, the claims and the recommendation are for (seed-chat)."""
-    server_cpu_quota: float | None = None
-    """Share of one core every server the comparison starts may use once seeded (calibration's and the
-    load tests'); None: no limit. The scenario carries the same value for the simulated side."""
+    server_cpu_quota: float = KNEE_QUOTA
+    """Share of one core the knee searches' servers may use once seeded. The agreement runs and the
+    calibration stay on a whole core (the simulator divides by the quota itself)."""
+    knee_strategies: tuple[Strategy, ...] = ()
+    """Strategies whose knee is searched, measured and simulated, for the planning workload (none: skip)."""
+    knee_settings: KneeSettings | None = None
+    """How each measured probe runs (None: the defaults)."""
 
     @property
     def calibration_path(self) -> Path:
@@ -121,6 +137,7 @@ class ComparisonRun:
         write_summary(measured, tag_summary(read_summary(measured), AGREEMENT_WORKLOAD))
         self._simulate()
         self._plan()
+        self._knees()
         for results in (self.out / "measured", self.out / "sim", self.plan_dir):
             self._stamp_machine(results, noop_s)
         return self._report()
@@ -167,17 +184,9 @@ class ComparisonRun:
                     def progress(what: str, done: float) -> None:
                         bar.update(task, description=what, completed=done)
 
-                    result = calibrate(
-                        self.host,
-                        fixtures=self.fixtures,
-                        quick=self.quick,
-                        progress=progress,
-                        cpu_quota=self.server_cpu_quota,
-                    )
+                    result = calibrate(self.host, fixtures=self.fixtures, quick=self.quick, progress=progress)
             else:
-                result = calibrate(
-                    self.host, fixtures=self.fixtures, quick=self.quick, cpu_quota=self.server_cpu_quota
-                )
+                result = calibrate(self.host, fixtures=self.fixtures, quick=self.quick)
         except CalibrateError as exc:
             raise CommandError(f"calibration: {exc}") from None
         self.calibration_path.write_text(result.to_json(), encoding="utf-8")
@@ -211,7 +220,6 @@ class ComparisonRun:
             seed=self.scenario.seed,
             parallel=self.parallel,
             message_bytes=self.scenario.message_bytes,
-            server_cpu_quota=self.server_cpu_quota,
         )
         run_loadtest(config, strategies, self.scenario, Thresholds(), console=self.console)
 
@@ -275,6 +283,74 @@ class ComparisonRun:
             )
         write_summary(self.plan_dir, tag_summary(summary, self.workload.name))
         write_deliveries(self.plan_dir, deliveries)
+
+    def _knees(self) -> None:
+        """Measured knees of the planning workload under the quota, each probe simulated beside it, and the
+        simulated knees at the quota and on a whole core."""
+        if not self.knee_strategies:
+            self._step("knees", "none searched (--knees none)")
+            return
+        from dataclasses import replace as with_changes
+
+        from loadtests.capacity import KneeSearchConfig, measure_knees, simulated_twin
+        from loadtests.knee import KneeSettings, ProbeError
+        from pollbench.capacity import CapacityReport, Slo, write_capacity
+        from pollbench.results import machine_info
+        from pollbench.targets import LOOPBACK_RTT_MS
+        from sim.calibration import load_calibration
+        from sim.capacity import simulated_knee
+
+        calibration = load_calibration(self.calibration_path)
+        scenario = self.workload.scenario.override(
+            server_cpu_quota=self.server_cpu_quota,
+            rtt_ms=LOOPBACK_RTT_MS,
+            rtt_sigma=0.0,
+            calibration=str(self.calibration_path),
+            seed=self.scenario.seed,
+            strategies=tuple(k.spec for k in self.knee_strategies),
+        )
+        slo = Slo()
+        config = KneeSearchConfig(
+            scenario=scenario,
+            workload=self.workload.name,
+            slo=slo,
+            out=self.knees_dir("measured"),
+            settings=self.knee_settings or KneeSettings(),
+            seed=self.scenario.seed,
+        )
+        twin = simulated_twin(config, self.knee_strategies, calibration)
+        ceiling = max(KNEE_MIN_CEILING, int(max(twin.predicted.values()) * KNEE_CEILING_FACTOR))
+        config = with_changes(config, max_clients=ceiling)
+        specs = ", ".join(f"{s} (simulated {twin.predicted[s]:,})" for s in twin.predicted)
+        self._step("knees", f"{self.workload.name} at {self.server_cpu_quota:g} of a core: {specs}")
+        try:
+            measure_knees(
+                config,
+                self.knee_strategies,
+                predict=twin.predict,
+                predicted=twin.predicted,
+                connection_limit=twin.connection_limit,
+                progress=lambda line: self.console.print(line, markup=False, highlight=False),
+            )
+        except ProbeError as exc:
+            raise CommandError(f"knee search: {exc}") from None
+        base = scenario.override(duration=SIM_KNEE_S)
+        knees = [
+            simulated_knee(strategy, base.override(server_cpu_quota=quota), slo, calibration)
+            for strategy in self.knee_strategies
+            for quota in (self.server_cpu_quota, None)
+        ]
+        write_capacity(
+            self.knees_dir("sim"),
+            CapacityReport(
+                source="sim",
+                workload=self.workload.name,
+                scenario=base.to_dict(),
+                slo=slo,
+                knees=tuple(knees),
+                machine=machine_info(),
+            ),
+        )
 
     def _conversation_messages(self) -> float:
         """Messages a load-test order holds, on average, when the seed's dashboard polls it in the window.

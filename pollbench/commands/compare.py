@@ -12,6 +12,7 @@ workload. Nothing in the model is tuned to the run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass
@@ -23,7 +24,6 @@ from pollbench.commands import (
     add_cpu_quota_argument,
     cpu_quota_flag,
     duration_flag,
-    refuse_quota_with_host,
 )
 from pollbench.targets import LOOPBACK_RTT_MS, add_target_arguments, check_target
 
@@ -62,6 +62,15 @@ Examples:
 Exit codes: 0 ok (disagreements are reported, not failures); 2 bad input or a part could not run;
 130 interrupted.
 """
+
+DEFAULT_KNEES = "seed-dashboard:3,poll:3,sse"
+"""Knees a default comparison searches: the seed's dashboard (its "100+ per server" claim), the same
+polling done differentially, and push."""
+QUICK_KNEES = "seed-dashboard:3"
+"""The one knee --quick searches: the verdict on the seed's claim."""
+KNEE_QUOTA = 0.2
+"""Default quota of the knee searches (pollbench.comparison.KNEE_QUOTA, repeated here so --help needs no
+import of the comparison)."""
 
 SIM_MIN_DURATION_S = 600.0
 """Simulated seconds at least: the steady state of the slowest poll (adaptive backs off to 30 s)."""
@@ -120,11 +129,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "needs --fixtures)",
     )
     parser.add_argument("--fixtures", default=None, metavar="FILE", help="fixtures file of the --host server")
+    parser.add_argument(
+        "--knees",
+        default=None,
+        metavar="LIST|all|none",
+        help=f"strategies whose knee is searched, measured and simulated, for the planning workload "
+        f"(default {DEFAULT_KNEES}; --quick: {QUICK_KNEES}; all: every strategy of the run; none: skip)",
+    )
     add_cpu_quota_argument(
         parser,
-        help="run every server the comparison starts (calibration's and the load tests') at Q of one core "
-        "(0 < Q <= 1, e.g. 0.2) in a CPU-quota cgroup (needs root or a delegated cgroup), after it has "
-        "seeded its data at full speed; the simulated scenario carries the same quota. Not with --host",
+        help=f"CPU quota of the knee searches' servers, a share of one core in a CPU-quota cgroup (default "
+        f"{KNEE_QUOTA:g}: the knee then falls where the load generator on the other core reaches it; needs "
+        "root or a delegated cgroup); the agreement runs and the calibration stay on a whole core",
     )
 
 
@@ -197,6 +213,32 @@ def _check_paths(args: argparse.Namespace) -> tuple[Path, str | None, Path | Non
     return out, host, fixtures
 
 
+def _quick_knee_settings() -> Any:
+    """Shorter probes for --quick: a 10 s window (about 100 latency samples) after a 3 s settle."""
+    from loadtests.knee import KneeSettings
+
+    return KneeSettings(window_s=10.0, settle_s=3.0)
+
+
+def _knees(args: argparse.Namespace, strategies: Any, host: str | None) -> Any:
+    """The strategies whose knee the comparison searches (--knees), checked before any load."""
+    from pollbench.strategies import StrategyError, parse_strategies
+
+    text = args.knees if args.knees is not None else (QUICK_KNEES if args.quick else DEFAULT_KNEES)
+    if text.strip().lower() == "none":
+        return ()
+    if host is not None:
+        if args.knees is not None:
+            raise CommandError("--knees searches servers pollbench starts itself; not with --host")
+        return ()
+    if text.strip().lower() == "all":
+        return tuple(strategies)
+    try:
+        return parse_strategies(text)
+    except StrategyError as exc:
+        raise CommandError(f"--knees: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -205,11 +247,10 @@ def run(args: argparse.Namespace) -> int:
     scenario, profile, strategies = _plan(args)
     workload = planning_workload(args)
     out, host, fixtures = _check_paths(args)
-    quota = cpu_quota_flag(args.server_cpu_quota, host=host)
-    if quota is None:
-        quota = scenario.server_cpu_quota
-        refuse_quota_with_host(quota, host, source=f"{args.scenario}: server_cpu_quota")
-    scenario = scenario.override(server_cpu_quota=quota)
+    knees = _knees(args, strategies, host)
+    # The agreement runs stay on a whole core; a scenario file's quota, like the flag, is the knees'.
+    quota = cpu_quota_flag(args.server_cpu_quota) or scenario.server_cpu_quota or KNEE_QUOTA
+    scenario = dataclasses.replace(scenario, server_cpu_quota=None)
     out.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
     started = time.monotonic()
@@ -232,6 +273,8 @@ def run(args: argparse.Namespace) -> int:
             console=console,
             workload=workload,
             server_cpu_quota=quota,
+            knee_strategies=knees,
+            knee_settings=_quick_knee_settings() if args.quick else None,
         )
         files = comparison.run(strategies)
     wall = time.monotonic() - started
