@@ -157,7 +157,7 @@ async def _measure(
         )
         report(sample)
         wire["sse_heartbeat"] = round(beat_bytes)
-    return build_result(target, samples, wire, memory, settings.describe(), distinct_since)
+    return build_result(target, samples, wire, memory, settings.describe(), distinct_since, clock)
 
 
 async def _with_own_servers(settings: CalibrateSettings, workdir: Path, steps: _Steps) -> CalibrationResult:

@@ -129,10 +129,9 @@ class Sample:
         """Mean server CPU per unit, seconds."""
         return self.cpu_s / self.count if self.count else float("nan")
 
-    @property
-    def tick_share(self) -> float:
-        """One accounting tick as a share of the measured CPU time (the reading's resolution)."""
-        return TICK_S / self.cpu_s if self.cpu_s > 0 else float("inf")
+    def resolution_share(self, resolution_s: float = TICK_S) -> float:
+        """One step of the CPU clock (a 10 ms tick, or a nanosecond) as a share of the measured CPU time."""
+        return resolution_s / self.cpu_s if self.cpu_s > 0 else float("inf")
 
 
 class _Pacer:

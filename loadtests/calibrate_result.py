@@ -15,7 +15,7 @@ from typing import Any
 
 from loadtests.calibrate_http import Sample
 from loadtests.calibrate_memory import MemoryFigure
-from loadtests.calibrate_server import TICK_S, CalibrateError, Target
+from loadtests.calibrate_server import CalibrateError, CpuClock, Target
 from sim.calibration import Calibration, ServiceTimes, WireBytes
 
 __all__ = ["CalibrationResult", "build_result"]
@@ -64,10 +64,17 @@ def _service(samples: dict[str, Sample], heartbeat: bool) -> ServiceTimes:
     return ServiceTimes(**values)
 
 
-def _notes(target: Target, samples: dict[str, Sample], distinct_since: int, cpu_target_s: float) -> list[str]:
+def _clock_note(clock: CpuClock) -> str:
+    if clock.source == "schedstat":
+        return "nanosecond runtime of every thread, /proc/PID/task/*/schedstat"
+    return f"psutil, {clock.resolution_s * 1000:.0f} ms ticks"
+
+
+def _notes(target: Target, samples: dict[str, Sample], distinct_since: int, cpu_target_s: float,
+           clock: CpuClock) -> list[str]:  # fmt: skip
     notes = [
-        "service_ms = server-process CPU (user+system, all threads) per request, psutil, "
-        f"{TICK_S * 1000:.0f} ms ticks; longpoll_reply is the woken reply (immediate: meta.samples)",
+        "service_ms = server-process CPU (user+system, all threads) per request "
+        f"({_clock_note(clock)}); longpoll_reply is the woken reply (immediate: meta.samples)",
         "push = mean of SSE and WebSocket per-delivery cost (both in meta.samples)",
         "full_messages is a repeat poll of an unchanged order, served from the server's ETag body cache",
     ]
@@ -79,25 +86,27 @@ def _notes(target: Target, samples: dict[str, Sample], distinct_since: int, cpu_
     if samples["since"].count > distinct_since:
         notes.append(f"only {distinct_since} distinct since-polls for {samples['since'].count} requests: "
                      "repeats were body-cache hits")  # fmt: skip
-    aimed = TICK_S / cpu_target_s
+    aimed = clock.resolution_s / cpu_target_s
     if aimed > 0.02:
-        notes.append(f"samples sized for a {TICK_S * 1000:.0f} ms tick to be {aimed:.0%} of each figure "
-                     "(--quick); the default run aims at 2 %")  # fmt: skip
+        notes.append(f"samples sized for a {clock.resolution_s * 1000:.0f} ms tick to be {aimed:.0%} of each "
+                     "figure (--quick); the default run aims at 2 %")  # fmt: skip
     # A little over the aim is one tick of rounding; list what is clearly coarser.
-    coarse = [k for k, s in samples.items() if s.tick_share > max(0.02, aimed) * 1.1]
+    limit = max(0.02, aimed) * 1.1
+    coarse = [k for k, s in samples.items() if s.resolution_share(clock.resolution_s) > limit]
     if coarse:
-        notes.append(f"coarser than aimed (tick share, see meta.samples): {', '.join(sorted(coarse))}")
+        notes.append(f"coarser than aimed (resolution share, see meta.samples): {', '.join(sorted(coarse))}")
     return notes
 
 
 def _meta(target: Target, settings: dict[str, Any], samples: dict[str, Sample],
-          memory: list[MemoryFigure], notes: list[str]) -> dict[str, Any]:  # fmt: skip
+          memory: list[MemoryFigure], notes: list[str], clock: CpuClock) -> dict[str, Any]:  # fmt: skip
     return {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "host": platform.node(),
         "target": target.base_url,
         "spawned_server": target.spawned,
-        "tick_s": TICK_S,
+        "cpu_clock": clock.source,
+        "clock_resolution_s": clock.resolution_s,
         "settings": settings,
         "noop_us": round(samples["noop"].per_unit_s * 1e6, 2),
         "samples": {
@@ -106,7 +115,7 @@ def _meta(target: Target, settings: dict[str, Any], samples: dict[str, Sample],
                 "cpu_s": round(s.cpu_s, 4),
                 "wall_s": round(s.wall_s, 3),
                 "us_per_unit": round(s.per_unit_s * 1e6, 2),
-                "tick_share": round(s.tick_share, 4),
+                "resolution_share": float(f"{s.resolution_share(clock.resolution_s):.3g}"),
             }
             for k, s in samples.items()
         },
@@ -130,6 +139,7 @@ def build_result(
     memory: list[MemoryFigure],
     settings: dict[str, Any],
     distinct_since: int,
+    clock: CpuClock,
 ) -> CalibrationResult:
     """Assemble the calibration from the measurements (heartbeat only when it was measured)."""
     calibration = Calibration(
@@ -137,6 +147,6 @@ def build_result(
         bytes=WireBytes(**wire),
         memory_per_connection_bytes=max(1, round(max(m.per_connection for m in memory))),
     )
-    notes = _notes(target, samples, distinct_since, float(settings["budget"]["cpu_s"]))
-    meta = _meta(target, settings, samples, memory, notes)
+    notes = _notes(target, samples, distinct_since, float(settings["budget"]["cpu_s"]), clock)
+    meta = _meta(target, settings, samples, memory, notes, clock)
     return CalibrationResult(calibration=replace(calibration, meta=meta), samples=samples, meta=meta)

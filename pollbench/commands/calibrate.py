@@ -127,11 +127,13 @@ def _bytes_of(kind: str, result: CalibrationResult) -> str:
 
 
 def results_table(result: CalibrationResult) -> Table:
-    """One row per measured kind: how many, server CPU per unit, the tick's share, wire bytes."""
+    """One row per measured kind: how many, server CPU per unit, the CPU clock's step as a share of it,
+    wire bytes."""
     from rich.table import Table
 
     table = Table(title="pollbench calibrate: server CPU per request (this machine)")
-    for col in ("kind", "requests", "CPU µs/request", "tick share", "wire bytes"):
+    resolution = float(result.meta["clock_resolution_s"])
+    for col in ("kind", "requests", "CPU µs/request", "resolution", "wire bytes"):
         table.add_column(col, justify="left" if col in ("kind", "wire bytes") else "right")
     for kind, s in result.samples.items():
         us = s.per_unit_s * 1e6
@@ -139,7 +141,7 @@ def results_table(result: CalibrationResult) -> Table:
             kind,
             f"{s.count:,}",
             "-" if math.isnan(us) else f"{us:.1f}",
-            f"{s.tick_share:.1%}",
+            f"{s.resolution_share(resolution):.1%}",
             _bytes_of(kind, result),
         )
     return table

@@ -12,7 +12,6 @@ from loadtests.calibrate_http import Budget
 from loadtests.calibrate_longpoll import LongPollSettings
 from loadtests.calibrate_memory import MemorySettings
 from loadtests.calibrate_push import PushSettings
-from loadtests.calibrate_server import TICK_S
 from sim.calibration import Calibration, ServiceTimes, load_calibration
 
 TINY = CalibrateSettings(
@@ -76,7 +75,8 @@ def test_sample_sizes_are_recorded(result: CalibrationResult) -> None:
         assert samples[kind]["cpu_s"] >= 0.03, kind  # whole ticks of real CPU behind every figure
     for kind, sample in samples.items():
         assert sample["count"] > 0 and sample["cpu_s"] > 0, kind
-        assert sample["tick_share"] == pytest.approx(TICK_S / sample["cpu_s"], rel=0.02), kind
+        resolution = result.meta["clock_resolution_s"]
+        assert sample["resolution_share"] == pytest.approx(resolution / sample["cpu_s"], rel=0.02), kind
 
 
 def test_wire_bytes_add_up_to_a_2kb_full_poll(result: CalibrationResult) -> None:
