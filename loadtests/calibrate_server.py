@@ -36,6 +36,8 @@ __all__ = [
     "attach",
     "find_listening_pid",
     "loopback_address",
+    "open_file_limit",
+    "open_files",
     "spawn_server",
 ]
 
@@ -130,6 +132,28 @@ class CpuClock:
             same = same + 1 if now - last < max(self.resolution_s / 2, step_s * 1e-3) else 0
             last = now
         return last
+
+
+def open_file_limit(pid: int) -> int | None:
+    """The soft RLIMIT_NOFILE of ``pid`` ("Max open files" in /proc/PID/limits); None if unlimited or
+    unreadable."""
+    try:
+        text = Path(f"/proc/{pid}/limits").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("Max open files"):
+            soft = line[len("Max open files") :].split()[0]
+            return int(soft) if soft.isdigit() else None
+    return None
+
+
+def open_files(pid: int) -> int | None:
+    """Descriptors ``pid`` holds (entries of /proc/PID/fd); None if unreadable."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
 
 
 def loopback_address(url: str) -> tuple[str, int]:

@@ -125,3 +125,14 @@ def test_schedstat_counts_every_thread(server: ServerProcess) -> None:
     fine, coarse = CpuClock(server.pid), CpuClock(server.pid, source="psutil")
     threads = len(os.listdir(f"/proc/{server.pid}/task"))
     assert fine() >= coarse() - threads * TICK_S > 0
+
+
+def test_the_descriptor_limit_and_count_come_from_proc(server: ServerProcess) -> None:
+    import psutil
+
+    from loadtests.calibrate_server import open_file_limit, open_files
+
+    assert server.pid is not None
+    assert open_file_limit(server.pid) == psutil.Process(server.pid).rlimit(psutil.RLIMIT_NOFILE)[0]
+    held = open_files(server.pid)
+    assert held is not None and 3 < held == psutil.Process(server.pid).num_fds()
