@@ -124,9 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"| failures {r.failures} |"
             )
             gen = e.get("load_generator", {}).get("utilization", float("nan"))
-            print(
-                f"|   | server CPU {r.server_utilization:.0%} | Locust CPU {gen:.0%} | max conns {conns} |"
-            )
+            print(f"|   | server CPU {r.server_utilization:.0%} | Locust CPU {gen:.0%} | max conns {conns} |")
     return 0
 
 

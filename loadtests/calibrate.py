@@ -233,15 +233,19 @@ async def _measure(
     return build_result(target, measured, settings.describe())
 
 
-async def _with_own_servers(settings: CalibrateSettings, workdir: Path, steps: _Steps) -> CalibrationResult:
+async def _with_own_servers(
+    settings: CalibrateSettings, workdir: Path, steps: _Steps, cpu_quota: float | None
+) -> CalibrationResult:
     """Start the reference server, and alongside it a second one with a short SSE heartbeat."""
     with contextlib.ExitStack() as stack:
         args = ("--sse-heartbeat", f"{HEARTBEAT_S:g}")
         # Started in a thread while the main measurements run, so its start-up costs no time.
-        beats = spawn_server(workdir / "heartbeat", customers=2, extra_args=args)
+        beats = spawn_server(workdir / "heartbeat", customers=2, extra_args=args, cpu_quota=cpu_quota)
         starting = asyncio.create_task(asyncio.to_thread(stack.enter_context, beats))
         try:
-            with spawn_server(workdir / "server", customers=settings.customers) as target:
+            with spawn_server(
+                workdir / "server", customers=settings.customers, cpu_quota=cpu_quota
+            ) as target:
                 return await _measure(target, settings, workdir, steps, starting)
         finally:
             # The thread cannot be cancelled: wait for it, so the exit stack stops what it started.
@@ -257,8 +261,14 @@ async def calibrate_async(
     quick: bool = False,
     progress: Progress | None = None,
     settings: CalibrateSettings | None = None,
+    cpu_quota: float | None = None,
 ) -> CalibrationResult:
-    """Measure a server: ``host`` None starts a seeded one; otherwise a loopback URL plus its fixtures."""
+    """Measure a server: ``host`` None starts a seeded one; otherwise a loopback URL plus its fixtures.
+
+    ``cpu_quota`` holds the servers calibration starts to that share of one core (recorded as
+    ``meta.server_cpu_quota``); it cannot apply to ``host``."""
+    if cpu_quota is not None and host is not None:
+        raise CalibrateError("a CPU quota applies only to servers calibration starts itself, not to --host")
     settings = settings or (CalibrateSettings.quick() if quick else CalibrateSettings())
     with tempfile.TemporaryDirectory(prefix="pollbench-calibrate-") as tmp:
         workdir = Path(tmp)
@@ -269,9 +279,17 @@ async def calibrate_async(
         else:
             steps = _Steps(progress, _total_steps(settings, heartbeat=True))
             steps("starting the reference server")
-            result = await _with_own_servers(settings, workdir, steps)
+            result = await _with_own_servers(settings, workdir, steps, cpu_quota)
     steps.finish("done")
-    return result
+    return _with_quota(result, cpu_quota)
+
+
+def _with_quota(result: CalibrationResult, cpu_quota: float | None) -> CalibrationResult:
+    """Record the quota the servers ran under (None: a whole core) in ``meta``."""
+    meta = {**result.meta, "server_cpu_quota": cpu_quota}
+    return dataclasses.replace(
+        result, meta=meta, calibration=dataclasses.replace(result.calibration, meta=meta)
+    )
 
 
 def _run(main: Coroutine[Any, Any, T]) -> T:
@@ -291,9 +309,14 @@ def calibrate(
     quick: bool = False,
     progress: Progress | None = None,
     settings: CalibrateSettings | None = None,
+    cpu_quota: float | None = None,
 ) -> CalibrationResult:
     """:func:`calibrate_async` for callers without an event loop."""
-    return _run(calibrate_async(host, fixtures=fixtures, quick=quick, progress=progress, settings=settings))
+    return _run(
+        calibrate_async(
+            host, fixtures=fixtures, quick=quick, progress=progress, settings=settings, cpu_quota=cpu_quota
+        )
+    )
 
 
 def machine_reference_s(

@@ -214,10 +214,18 @@ def attach(url: str, fixtures_path: Path | None) -> Target:
 
 
 @contextlib.contextmanager
-def spawn_server(workdir: Path, *, customers: int, extra_args: tuple[str, ...] = ()) -> Iterator[Target]:
-    """A freshly seeded ``pollbench serve`` on a free loopback port, stopped when the block ends."""
+def spawn_server(
+    workdir: Path, *, customers: int, extra_args: tuple[str, ...] = (), cpu_quota: float | None = None
+) -> Iterator[Target]:
+    """A freshly seeded ``pollbench serve`` on a free loopback port, stopped when the block ends;
+    ``cpu_quota`` holds it to that share of one core once seeded."""
     options = ServerOptions(
-        customers=customers, orders_per_customer=3, admins=1, workdir=workdir, extra_args=extra_args
+        customers=customers,
+        orders_per_customer=3,
+        admins=1,
+        workdir=workdir,
+        extra_args=extra_args,
+        cpu_quota=cpu_quota,
     )
     try:
         server = ServerProcess(options).start()

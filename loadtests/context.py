@@ -52,6 +52,9 @@ class Settings:
     """Connections one polling client may hold at once (overlapping setInterval ticks)."""
     message_bytes: int
     """Approximate size of one message's JSON, bytes (sets the content length senders post)."""
+    min_message_rate: float = 0.0
+    """Messages per second all senders together post at least, whatever ``message_interval_s`` gives
+    (a knee search's probes need enough latency samples under a quiet workload); 0: no floor."""
 
     def senders(self, workers: int = 1) -> int:
         """Sender users for the receivers: one per block of customers, and at least one per worker."""
@@ -73,8 +76,12 @@ class LoadContext:
         self.workers = max(1, workers)
         self.recorder = Recorder(strategy=settings.strategy.spec, raw_dir=settings.raw_dir)
         self._receiver_counter = itertools.count()
+        self._customer_counter = itertools.count()
+        self._released: list[Customer] = []
+        self._changes = 0
+        """Receivers registered or unregistered so far: the senders' cached targets are this old."""
         self.active: list[Customer] = []
-        """Customers of the receivers started in this process, in start order."""
+        """Customers of the receivers running in this process, in start order."""
         self.senders_here = 0
         self._targets: dict[int, list[tuple[Customer, str]]] = {}
         self._targets_key = (0, 0)
@@ -83,23 +90,44 @@ class LoadContext:
         return self.worker_index + next(counter) * self.workers
 
     def next_receiver(self) -> tuple[int, Customer]:
-        """The next receiving client's global index and customer."""
+        """The next receiving client's global index and customer: a customer whose receiver stopped is
+        handed out again before a new one, so a run whose client count goes down and up (a knee search)
+        never gives one customer two clients while unused customers remain."""
         index = self._global_index(self._receiver_counter)
+        if self._released:
+            return index, self._released.pop()
+        fresh = self._global_index(self._customer_counter)
         customers = self.fixtures.customers
-        return index, customers[index % min(len(customers), self.settings.receivers)]
+        return index, customers[fresh % min(len(customers), self.settings.receivers)]
 
     def register_receiver(self, customer: Customer) -> None:
         """A receiver of this process has started; senders here now post into its orders."""
         self.active.append(customer)
+        self._changes += 1
+
+    def unregister_receiver(self, customer: Customer) -> None:
+        """A receiver of this process has stopped: senders no longer post into its orders."""
+        try:
+            self.active.remove(customer)
+        except ValueError:
+            return
+        self._changes += 1
+        self._released.append(customer)
 
     def register_sender(self) -> int:
         """A sender of this process has started; returns its local index."""
         self.senders_here += 1
         return self.senders_here - 1
 
+    def sender_rate(self, targets: int) -> float:
+        """Messages per second one local sender posts into `targets` orders: the per-order rate, or its
+        share of the run's floor (``min_message_rate`` over every sender of every process)."""
+        floor = self.settings.min_message_rate / (self.workers * max(1, self.senders_here))
+        return max(targets / self.settings.message_interval_s, floor)
+
     def sender_targets(self, index: int) -> list[tuple[Customer, str]]:
         """(customer, order) pairs local sender `index` posts into: every n-th local receiver's orders."""
-        key = (len(self.active), self.senders_here)
+        key = (self._changes, self.senders_here)
         if key != self._targets_key:
             self._targets, self._targets_key = {}, key
         if index not in self._targets:

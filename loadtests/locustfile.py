@@ -88,6 +88,7 @@ def _add_arguments(parser: Any) -> None:
     add("--hidden-fraction", type=float, default=0.0, help="share of adaptive clients with hidden tabs")
     add("--max-connections", type=int, default=2, help="connections one polling client may hold")
     add("--message-bytes", type=int, default=200, help="approximate JSON size of one message")
+    add("--min-message-rate", type=float, default=0.0, help="messages/s all senders post at least (0: none)")
     add("--admin-panels", type=int, default=0, help="AdminPanelUser instances (background load)")
 
 
@@ -104,6 +105,7 @@ def settings_from(options: Any, receivers_default: int) -> Settings:
         hidden_fraction=float(options.hidden_fraction),
         max_connections=max(1, int(options.max_connections)),
         message_bytes=int(options.message_bytes),
+        min_message_rate=float(options.min_message_rate),
     )
 
 

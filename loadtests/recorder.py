@@ -112,12 +112,9 @@ class Recorder:
         self.sessions: list[Session] = []
         self.delivered_count = 0
         self.sent_count = 0
+        self.ready = 0
+        """Receivers of this process now receiving (page loaded, or stream connected)."""
         self.started_at: float | None = None
-        self.keep_in_memory = False
-        """Also keep (order, seq, created, received) and (order, seq, created) tuples: the step shape judges
-        each capacity step from them while the test runs."""
-        self.delivered_log: list[tuple[str, int, float, float]] = []
-        self.sent_log: list[tuple[str, int, float]] = []
         self.steady: dict[str, Any] | None = None
         """Receivers' traffic and client-seconds when the senders stopped (see :meth:`mark_steady`)."""
         self.warm: dict[str, Any] | None = None
@@ -158,8 +155,6 @@ class Recorder:
             return False
         session.seen.add(key)
         self.delivered_count += 1
-        if self.keep_in_memory:
-            self.delivered_log.append((order_id, seq, created_at, received_at))
         if self._deliveries is None:
             self._deliveries = self._open("deliveries", DELIVERY_HEADER)
         if self._deliveries is not None:
@@ -170,8 +165,6 @@ class Recorder:
     def sent(self, order_id: str, seq: int, created_at: float, sender_type: str) -> None:
         """Record one message a sender posted and the server acknowledged."""
         self.sent_count += 1
-        if self.keep_in_memory:
-            self.sent_log.append((order_id, seq, created_at))
         if self._sent is None:
             self._sent = self._open("sent", SENT_HEADER)
         if self._sent is not None:
@@ -215,6 +208,27 @@ class Recorder:
             "warm": self.warm,
         }
         path = self.raw_dir / f"process-{self.tag}.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(state), encoding="utf-8")
+        tmp.replace(path)
+
+    def flush_counters(self, now: float) -> None:
+        """Flush the record files and write this process's traffic counters so far (``counters-TAG.json``):
+        a knee search reads them every second while the run goes on. Cheap: no per-session data."""
+        for f in self._files:
+            f.flush()
+        if self.raw_dir is None:
+            return
+        self.raw_dir.mkdir(parents=True, exist_ok=True)
+        state = {
+            "tag": self.tag,
+            "at": now,
+            "receivers": asdict(self.receivers),
+            "senders": asdict(self.senders),
+            "sessions": len(self.sessions),
+            "ready": self.ready,
+        }
+        path = self.raw_dir / f"counters-{self.tag}.json"
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(state), encoding="utf-8")
         tmp.replace(path)

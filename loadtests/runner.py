@@ -2,9 +2,9 @@
 
 This side never imports Locust (Locust monkey-patches the interpreter with gevent). For each strategy
 it starts ``python -m locust -f loadtests/locustfile.py --headless ...`` with the strategy and settings
-as the locustfile's custom arguments, against a fresh seeded ``pollbench serve`` (or the ``--host``
-given), samples the server's ``/metrics`` while the test runs, then merges the per-process raw records
-into the strategy's :class:`~pollbench.results.StrategyResult`.
+as the locustfile's custom arguments, against a fresh seeded ``pollbench serve`` (under a CPU quota when
+one is set) or the ``--host`` given, samples the server's ``/metrics`` while the test runs, then merges
+the per-process raw records into the strategy's :class:`~pollbench.results.StrategyResult`.
 
 A run has two phases: for ``duration`` seconds senders post and receivers receive; then, for a
 strategy-dependent drain, senders are silent and receivers catch up. Every message still missing after
@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from loadtests.cpu_quota import CpuQuota
 from loadtests.fixtures import load_fixtures
 from loadtests.merge import MergedRun, merge_raw
 from loadtests.server_metrics import ServerWatch
@@ -95,6 +96,13 @@ class LoadTestConfig:
     """Seed of every random stream."""
     parallel: int = 1
     """Strategies measured at the same time, each against its own server (only without ``host``)."""
+    server_cpu_quota: float | None = None
+    """Share of one core each started server may use (a CPU-quota cgroup); None: no limit. Not with
+    ``host``: only a server this run starts can be put under a quota."""
+
+    def __post_init__(self) -> None:
+        if self.server_cpu_quota is not None and self.host is not None:
+            raise ValueError("server_cpu_quota applies only to servers the run starts, not to host")
 
     @property
     def senders(self) -> int:
@@ -217,16 +225,22 @@ def run_strategy(
     fixtures: Path,
     server_pid: int | None,
     progress: Progress,
+    *,
+    quota: CpuQuota | None = None,
 ) -> StrategyRun:
-    """One strategy: Locust subprocess, server sampling, merged raw records, measured result."""
+    """One strategy: Locust subprocess, server sampling, merged raw records, measured result.
+
+    ``quota`` is the server's CPU-quota group: utilization is then of its share, and its throttling
+    during the run is recorded in ``extra["cpu_quota"]``."""
     raw = config.out / "raw" / slug(strategy.spec)
     if raw.exists():
         shutil.rmtree(raw)
     raw.mkdir(parents=True)
     (config.out / "locust").mkdir(parents=True, exist_ok=True)
     cmd = locust_command(config, strategy, base_url, fixtures, raw)
-    watch = ServerWatch(base_url, pid=server_pid)
+    watch = ServerWatch(base_url, pid=server_pid, cpu_quota=None if quota is None else quota.share)
     watch.sample()
+    throttled_before = None if quota is None else quota.throttling()
     log_path = config.out / "locust" / f"{slug(strategy.spec)}.log"
     drain = config.drain_s if config.drain_s is not None else drain_seconds(strategy, config.hidden_fraction)
     limit = config.duration_s + drain + config.users / max(config.spawn_rate, 0.1) + 90.0
@@ -240,6 +254,9 @@ def run_strategy(
                 proc.wait(timeout=10)
             raise
     watch.sample()
+    cpu_quota = None
+    if quota is not None and throttled_before is not None:
+        cpu_quota = {**quota.describe(), **(quota.throttling() - throttled_before).as_dict()}
     merged = merge_raw(raw)
     server = watch.summary()
     generator = watch.generator
@@ -255,6 +272,7 @@ def run_strategy(
         sender_users=config.senders,
         message_interval_s=config.message_interval_s,
         load_generator=generator,
+        cpu_quota=cpu_quota,
     )
     return StrategyRun(strategy=strategy, result=result, merged=merged, locust_exit_code=code)
 
@@ -279,9 +297,12 @@ def run_with_server(
         admins=config.admins,
         workdir=config.out / "server" / slug(strategy.spec),
         extra_args=server_flags(strategy),
+        cpu_quota=config.server_cpu_quota,
     )
     with ServerProcess(options) as server:
-        return run_strategy(config, strategy, server.base_url, server.fixtures, server.pid, progress)
+        return run_strategy(
+            config, strategy, server.base_url, server.fixtures, server.pid, progress, quota=server.quota
+        )
 
 
 def check_fixtures(path: Path, users: int) -> None:

@@ -3,9 +3,9 @@
 ``pollbench serve`` exposes Prometheus text (``process_cpu_seconds_total``,
 ``process_resident_memory_bytes``, ``pollbench_open_push_connections{kind=...}``, request counters). The
 load test reads it at the start and the end of each strategy's run, and samples it in between to get
-mean open connections and the server's busy fraction. TCP connections of polling clients do not show in
-the push gauge, so when the server runs on this machine its established connections are counted with
-psutil as well.
+mean open connections and the server's busy fraction of the CPU it may use (a core, or its CPU quota's
+share of one). TCP connections of polling clients do not show in the push gauge, so when the server runs
+on this machine its established connections are counted with psutil as well.
 """
 
 from __future__ import annotations
@@ -88,9 +88,11 @@ def scrape(base_url: str, *, pid: int | None = None, timeout: float = 5.0) -> Me
 class ServerWatch:
     """Samples the server during a run; summarises CPU use and connections between first and last sample."""
 
-    def __init__(self, base_url: str, *, pid: int | None = None) -> None:
+    def __init__(self, base_url: str, *, pid: int | None = None, cpu_quota: float | None = None) -> None:
         self.base_url = base_url
         self.pid = pid
+        self.cpu_quota = cpu_quota
+        """Share of one core the server may use (its CPU-quota group); None: a whole core."""
         self.samples: list[MetricsSample] = []
         self.generator: dict[str, float] = {}
         """CPU use of the load generator (Locust) during the same run, filled in by the runner."""
@@ -102,19 +104,26 @@ class ServerWatch:
         return s
 
     def summary(self) -> dict[str, Any]:
-        """Start/end figures, CPU seconds used, busy fraction and mean/max open connections."""
+        """Start/end figures, CPU seconds used, busy fraction and mean/max open connections.
+
+        ``utilization`` is the busy fraction of the CPU the server may use: CPU seconds / (wall seconds x
+        quota), a quota being a share of one core (one core without a quota), so near 1.0 the server is
+        saturated either way. ``cpu_cores`` is the raw CPU seconds per wall second."""
         if len(self.samples) < 2:
             return {"scrapes": len(self.samples)}
         first, last = self.samples[0], self.samples[-1]
         wall = last.at - first.at
         cpu = last.cpu_seconds - first.cpu_seconds
+        cores = cpu / wall if wall > 0 else math.nan
         conns = [s.open_connections for s in self.samples[1:]]
         return {
             "scrapes": len(self.samples),
             "cpu_seconds_start": first.cpu_seconds,
             "cpu_seconds_end": last.cpu_seconds,
             "cpu_seconds": cpu,
-            "utilization": cpu / wall if wall > 0 else math.nan,
+            "utilization": cores / (self.cpu_quota or 1.0),
+            "cpu_cores": cores,
+            "cpu_quota": self.cpu_quota,
             "rss_bytes_start": first.rss_bytes,
             "rss_bytes_end": last.rss_bytes,
             "rss_bytes_max": max(s.rss_bytes for s in self.samples),

@@ -1,128 +1,76 @@
-"""The capacity search's load shape: add clients step by step until a step breaks the SLO.
+"""The knee search's load shape: hold whatever number of receiving clients the search asks for.
 
-Load it next to the locustfile (``locust -f loadtests/locustfile.py,loadtests/shapes.py``; ``pollbench
-capacity --mode measure`` does). Every ``--step-seconds`` the shape judges the step that just ended
-(:func:`loadtests.steps.judge_step`: p99 delivery latency of the messages committed in the step's
-window, failure ratio, server CPU from ``/metrics``, Locust's own CPU), appends the verdict to
-``RAW_DIR/steps.jsonl`` and either adds ``--step-users`` receiving clients or stops the test. Steps are
-judged from this process's exact records, so the search runs in one Locust process (no workers).
+Load it next to the locustfile (``locust -f loadtests/locustfile.py,loadtests/shapes.py --control FILE``;
+``pollbench capacity --mode measure`` does). The search runs in the pollbench process and writes its next
+probe into the control file (:mod:`loadtests.control`); every tick this shape reads it, returns the user
+count it asks for (senders and admin panels, plus the probe's receivers) and writes back what is running.
+Every Locust process (each worker too) flushes its records and counters every second, so the search judges
+each probe from every process's exact records while the run goes on. The shape decides nothing itself.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import gevent
+import locust.runners
 from locust import LoadTestShape, events
 
-from loadtests.context import LoadContext, current_context
-from loadtests.server_metrics import scrape
-from loadtests.steps import StepLimits, drain_seconds, judge_step
+from loadtests.context import current_context
+from loadtests.control import read_target, status_path, write_status
 
-__all__ = ["StepShape"]
+__all__ = ["ControlledShape"]
+
+FLUSH_EVERY_S = 1.0
+"""How often each Locust process writes its records and counters for the search to read."""
+HEARTBEAT_LIVENESS = 30
+"""Heartbeats (one a second) a worker may miss before its master drops it. Locust's own 3 is too few for
+a knee search on 2 cores: a worker spawning thousands of clients next to a saturated server misses
+several, the master declares it gone and ends the test (seen at 8 000 SSE clients over 6 workers)."""
+locust.runners.HEARTBEAT_LIVENESS = HEARTBEAT_LIVENESS
 
 
 def _add_arguments(parser: Any) -> None:
-    g = parser.add_argument_group("pollbench capacity steps")
-    g.add_argument("--step-users", type=int, default=100, help="receiving clients added per step")
-    g.add_argument("--step-seconds", type=float, default=30.0, help="length of one step, seconds")
-    g.add_argument("--max-steps", type=int, default=10, help="stop after this many steps even if all pass")
-    g.add_argument("--slo-p99", type=float, default=5.0, help="p99 delivery latency bound of a step, s")
-    g.add_argument("--max-fail-ratio", type=float, default=0.01, help="failed-request share bound of a step")
-    g.add_argument("--slo-utilization", type=float, default=0.9, help="server CPU busy-fraction bound")
-    g.add_argument("--step-spawn-rate", type=float, default=50.0, help="users started per second in a step")
+    g = parser.add_argument_group("pollbench knee search")
+    g.add_argument("--control", default="", help="control file written by the knee search (JSON)")
 
 
-class StepShape(LoadTestShape):
-    """Senders first, then ``step_users`` more receivers per step, while the steps pass."""
-
-    def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self.step = 0
-        self.step_started = 0.0
-        self.cpu_mark: tuple[float, float] | None = None
-        self.traffic_mark = (0, 0)
-
-    def _options(self) -> Any:
-        assert self.runner is not None and self.runner.environment.parsed_options is not None
-        return self.runner.environment.parsed_options
-
-    def _users(self, step: int) -> int:
-        from loadtests.users import AdminPanelUser, SenderUser
-
-        return SenderUser.fixed_count + AdminPanelUser.fixed_count + step * int(self._options().step_users)
+class ControlledShape(LoadTestShape):
+    """Senders (and admin panels) always, plus as many receivers as the control file's target says."""
 
     def tick(self) -> tuple[int, float] | None:
-        o = self._options()
-        now = time.time()
-        if self.step == 0:
-            self._begin_step(now, None)
-            return self._users(1), float(o.step_spawn_rate)
-        if now - self.step_started < float(o.step_seconds):
-            return self._users(self.step), float(o.step_spawn_rate)
-        ctx = current_context()
-        verdict = self._judge(ctx, now)
-        if not verdict["ok"] or self.step >= int(o.max_steps):
+        from loadtests.users import AdminPanelUser, SenderUser
+
+        assert self.runner is not None and self.runner.environment.parsed_options is not None
+        control = Path(self.runner.environment.parsed_options.control)
+        fixed = int(SenderUser.fixed_count or 0) + int(AdminPanelUser.fixed_count or 0)
+        target = read_target(control)
+        if target is None:
+            return fixed, 100.0  # senders first, while the search prepares its first probe
+        if target.stop:
             return None
-        self._begin_step(now, ctx)
-        return self._users(self.step), float(o.step_spawn_rate)
-
-    def _begin_step(self, now: float, ctx: LoadContext | None) -> None:
-        self.step += 1
-        self.step_started = now
-        sample = scrape(self.runner.environment.host or "") if self.runner else None
-        self.cpu_mark = None if sample is None else (now, sample.cpu_seconds)
-        if ctx is not None:
-            t = ctx.recorder
-            self.traffic_mark = (
-                t.receivers.requests + t.senders.requests,
-                t.receivers.failures + t.senders.failures,
-            )
-
-    def _judge(self, ctx: LoadContext, now: float) -> dict[str, Any]:
-        o = self._options()
-        rec = ctx.recorder
-        rec.keep_in_memory = True
-        warmup = min(float(o.step_seconds) / 3, int(o.step_users) / float(o.step_spawn_rate) + 1.0)
-        tail = drain_seconds(ctx.settings.strategy, ctx.settings.hidden_fraction)
-        sample = scrape(self.runner.environment.host or "") if self.runner else None
-        util = math.nan
-        if sample is not None and self.cpu_mark is not None and now > self.cpu_mark[0]:
-            util = (sample.cpu_seconds - self.cpu_mark[1]) / (now - self.cpu_mark[0])
-        requests = rec.receivers.requests + rec.senders.requests - self.traffic_mark[0]
-        failures = rec.receivers.failures + rec.senders.failures - self.traffic_mark[1]
-        verdict = judge_step(
-            step=self.step,
-            users=self._users(self.step) - self._users(0),
-            window=(self.step_started + warmup, now - tail),
-            step_end=now,
-            sent=rec.sent_log,
-            delivered=rec.delivered_log,
-            requests=requests,
-            failures=failures,
-            server_utilization=util,
-            generator_cpu_percent=float(self.runner.current_cpu_usage) if self.runner else 0.0,
-            limits=StepLimits(
-                p99_s=float(o.slo_p99),
-                fail_ratio=float(o.max_fail_ratio),
-                server_utilization=float(o.slo_utilization),
-            ),
-        ).to_dict()
-        if ctx.settings.raw_dir is not None:
-            with (ctx.settings.raw_dir / "steps.jsonl").open("a", encoding="utf-8") as f:
-                f.write(json.dumps(verdict) + "\n")
-        return verdict
+        want = fixed + target.receivers
+        running = int(self.runner.user_count)
+        write_status(status_path(control), probe=target.probe, users=running, target_users=want)
+        return want, target.spawn_rate
 
 
-def _keep_records(environment: Any, **_: Any) -> None:
-    # Record in memory from the first message on: the first step is judged like every other.
-    try:
-        current_context().recorder.keep_in_memory = True
-    except RuntimeError:
-        pass
+def _flush_forever() -> None:
+    while True:
+        gevent.sleep(FLUSH_EVERY_S)
+        try:
+            current_context().recorder.flush_counters(time.time())
+        except RuntimeError:
+            pass  # the test has not started in this process yet
+
+
+def _start_flushing(environment: Any, **_: Any) -> None:
+    options = environment.parsed_options
+    if options is not None and options.control:
+        gevent.spawn(_flush_forever)
 
 
 def _listen(hook: Any, handler: Callable[..., None]) -> None:
@@ -130,4 +78,4 @@ def _listen(hook: Any, handler: Callable[..., None]) -> None:
 
 
 _listen(events.init_command_line_parser, _add_arguments)
-_listen(events.test_start, _keep_records)
+_listen(events.test_start, _start_flushing)

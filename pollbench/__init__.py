@@ -20,6 +20,7 @@ from pollbench.results import (
 )
 from pollbench.scenario import Scenario, ScenarioError, load_scenario, parse_duration
 from pollbench.strategies import ALL_SPECS, Strategy, StrategyError, parse_strategies, parse_strategy
+from pollbench.workload import Workload, WorkloadError, load_workload
 
 try:
     __version__ = _metadata.version("pollbench")
@@ -38,9 +39,12 @@ __all__ = [
     "StrategyError",
     "StrategyResult",
     "Summary",
+    "Workload",
+    "WorkloadError",
     "__version__",
     "latency_stats",
     "load_scenario",
+    "load_workload",
     "parse_duration",
     "parse_strategies",
     "parse_strategy",

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from pollbench.results import to_jsonable
+from pollbench.scenario import Scenario
 from pollbench.strategies import Strategy
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "SearchOutcome",
     "full_core_clients",
     "knee_from_search",
+    "probe_scenario",
     "read_capacity",
     "search_knee",
     "servers_needed",
@@ -64,8 +67,11 @@ class Slo:
     p99_s: float | None = None
     """Largest p99 delivery latency, seconds; None: per strategy, its worst-case idle wait + 2 s
     (poll:3 -> 5 s, adaptive -> 32 s, long-poll, SSE and WebSocket -> 2 s)."""
-    utilization: float = 0.8
-    """Largest busy fraction of the CPU the process may use (its quota, or a whole core)."""
+    utilization: float = 0.95
+    """Largest busy fraction of the CPU the process may use (its quota, or a whole core): 0.95 means "not
+    saturated". Not lower by default: a lightly loaded process pays a cold-start penalty per request
+    (``sim.calibration.ColdStart``), so its busy fraction overstates its load (measured here: poll:3 at
+    0.2 of a core was 76 % busy at 1 000 clients and 100 % at 2 000, with p99 still 3.1 s)."""
     fail_ratio: float = 0.01
     """Largest share of failed requests."""
     connections: int | None = None
@@ -297,6 +303,33 @@ def _outcome(steps: list[KneeStep], good: KneeStep | None, bad: KneeStep | None,
     )
 
 
+# --- the probes' workload ----------------------------------------------------------------------------
+
+MIN_MESSAGE_RATE = 10.0
+"""Messages per second a probe carries at least, whatever the workload's own rate: a quiet workload (the
+order chat has a message per order per hour) leaves a 20 s window with a handful of latency samples, and a
+p99 of fewer than ~200 is decided by a single slow message."""
+
+
+def probe_scenario(
+    workload: Scenario, clients: int, *, min_message_rate: float = MIN_MESSAGE_RATE
+) -> Scenario:
+    """The scenario one probe of a knee search runs, measured and simulated alike: `clients` customers of the
+    workload on one process, no admins (a knee counts customers), every message received by its order's
+    customer, Poisson messages at the workload's mean rate or `min_message_rate` in all if that is higher
+    (the load test's senders do the same)."""
+    orders = clients * workload.orders_per_client
+    interval = min(workload.message_interval, orders / min_message_rate) if min_message_rate > 0 else None
+    return workload.override(
+        clients=clients,
+        server_processes=1,
+        admins=0,
+        audience="order",
+        arrivals="poisson",
+        message_interval=interval,
+    )
+
+
 # --- planning ---------------------------------------------------------------------------------------
 
 
@@ -349,21 +382,11 @@ def write_capacity(directory: str | Path, report: CapacityReport) -> Path:
     """Write ``capacity.json`` into `directory` (created); the only writer of the schema."""
     target = Path(directory) / CAPACITY_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_jsonable(report.to_dict()), indent=2, allow_nan=False) + "\n"
+    text = json.dumps(to_jsonable(report.to_dict()), indent=2, allow_nan=False) + "\n"
     tmp = target.with_suffix(".json.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(target)
     return target
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    return x
 
 
 def read_capacity(path: str | Path) -> CapacityReport:

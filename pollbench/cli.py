@@ -28,6 +28,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("serve", "serve"),
     ("simulate", "simulate"),
     ("capacity", "capacity"),
+    ("workloads", "workloads"),
     ("bench", "bench"),
     ("loadtest", "loadtest"),
     ("calibrate", "calibrate"),

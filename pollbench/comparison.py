@@ -1,16 +1,23 @@
-"""One comparison run: calibration, measured load tests, simulation and the report, in one directory.
+"""One comparison run: calibration, the agreement load measured and simulated, the planning workload
+simulated, and the report, in one directory.
 
 ``pollbench compare`` builds a :class:`ComparisonRun` and calls :meth:`ComparisonRun.run`. Layout of
 ``out``::
 
     calibration.json     the simulator's constants, measured here (or the file the user gave)
-    measured/            summary.json + deliveries.parquet + Locust reports (source = measured)
-    sim/                 summary.json + deliveries.parquet (source = sim)
+    measured/            the agreement load measured: summary.json + deliveries.parquet + Locust reports
+    sim/                 the agreement load simulated (source = sim)
+    plan/                the planning workload (seed-chat by default) simulated with the calibration
+    knees/measured/      capacity.json of a measured knee search, when one ran (schema 2)
+    knees/sim/           capacity.json of a simulated knee search, when one ran
     report.html, report.md, charts/
-    summary.json         both sources, the calibration and the agreement table (kind = pollbench-compare)
+    summary.json         the summaries, the calibration, the agreement table, the workload and the
+                         recommendation (kind = pollbench-compare)
 
-The top-level summary.json is marked ``"kind": "pollbench-compare"`` so ``pollbench report OUT`` reads the
-two results directories under it rather than mistaking it for one.
+The agreement load (a message every 2-3 s in every order) exists so that simulated and measured statistics
+converge in seconds; no plan is made for it. Every plan, claim and recommendation is for the planning
+workload. The top-level summary.json is marked ``"kind": "pollbench-compare"`` so ``pollbench report OUT``
+reads the results directories under it rather than mistaking it for one.
 """
 
 from __future__ import annotations
@@ -18,12 +25,13 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pollbench.commands import CommandError
-from pollbench.results import read_summary, to_jsonable, write_deliveries, write_summary
+from pollbench.results import Summary, read_summary, to_jsonable, write_deliveries, write_summary
+from pollbench.workload import AGREEMENT_WORKLOAD, DEFAULT_WORKLOAD, Workload, load_workload, tag_summary
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -32,11 +40,20 @@ if TYPE_CHECKING:
     from pollbench.scenario import Scenario
     from pollbench.strategies import Strategy
     from reports.build import ReportFiles
+    from sim.calibration import Calibration
 
-__all__ = ["COMPARE_KIND", "ComparisonRun"]
+__all__ = ["COMPARE_KIND", "PLAN_HEADROOM", "ComparisonRun"]
 
 COMPARE_KIND = "pollbench-compare"
 """``kind`` of the top-level summary.json a comparison writes."""
+
+PLAN_HEADROOM = 0.5
+"""Busiest a server process may be in the planning simulation. Latencies of an overloaded process are
+queueing, not the strategy; the plan's figures are read where every process has headroom, so the
+simulation runs on as many processes as keep the busiest strategy below this."""
+
+_STEPS = ("calibration", "measured", "simulated", "planning workload", "report")
+"""Steps in the order they run; a knee search goes between the planning workload and the report."""
 
 
 @dataclass(kw_only=True)
@@ -69,26 +86,50 @@ class ComparisonRun:
     """Simulated seconds."""
     console: Console
     """Where progress goes (stderr)."""
+    workload: Workload = field(default_factory=lambda: load_workload(DEFAULT_WORKLOAD))
+    """The planning workload: what the plan, the claims and the recommendation are for (seed-chat)."""
+    server_cpu_quota: float | None = None
+    """Share of one core every server the comparison starts may use once seeded (calibration's and the
+    load tests'); None: no limit. The scenario carries the same value for the simulated side."""
 
     @property
     def calibration_path(self) -> Path:
         return self.out / "calibration.json"
 
+    @property
+    def plan_dir(self) -> Path:
+        """Results directory of the planning workload's simulation."""
+        return self.out / "plan"
+
+    def knees_dir(self, source: str) -> Path:
+        """Where a knee search of `source` (measured or sim) writes its capacity.json."""
+        return self.out / "knees" / source
+
+    def _step(self, name: str, text: str) -> None:
+        self.console.print(f"[bold]{_STEPS.index(name) + 1}/{len(_STEPS)} {name}[/bold]: {text}")
+
     # --- the steps -----------------------------------------------------------------------------------
 
     def run(self, strategies: tuple[Strategy, ...]) -> ReportFiles:
-        """Calibrate, measure, simulate, report; CommandError when a part cannot run."""
+        """Calibrate, measure and simulate the agreement load, simulate the planning workload, report.
+
+        A knee search (writing :meth:`knees_dir`) belongs between :meth:`_plan` and :meth:`_report`: the
+        report uses whatever knees are there. CommandError when a part cannot run.
+        """
         noop_s = self._calibrate_and_measure(strategies)
+        measured = self.out / "measured"
+        write_summary(measured, tag_summary(read_summary(measured), AGREEMENT_WORKLOAD))
         self._simulate()
-        for source in ("measured", "sim"):
-            self._stamp_machine(self.out / source, noop_s)
+        self._plan()
+        for results in (self.out / "measured", self.out / "sim", self.plan_dir):
+            self._stamp_machine(results, noop_s)
         return self._report()
 
     def _calibrate_and_measure(self, strategies: tuple[Strategy, ...]) -> float | None:
         if self.calibration_file is not None:
             if self.calibration_file != self.calibration_path:
                 shutil.copyfile(self.calibration_file, self.calibration_path)
-            self.console.print(f"[bold]1/4 calibration[/bold]: using {self.calibration_file}")
+            self._step("calibration", f"using {self.calibration_file}")
             self._measure(strategies)
             return _noop_from_file(self.calibration_path)
         if not self.calibrate_alongside:
@@ -104,7 +145,7 @@ class ComparisonRun:
                 box["error"] = exc
 
         thread = threading.Thread(target=work, name="calibrate", daemon=True)
-        self.console.print("[bold]1/4 calibration[/bold]: measuring alongside the load tests (--quick)")
+        self._step("calibration", "measuring alongside the load tests (--quick)")
         thread.start()
         self._measure(strategies)
         thread.join()
@@ -119,16 +160,24 @@ class ComparisonRun:
 
         try:
             if show_progress:
-                self.console.print("[bold]1/4 calibration[/bold]: server cost per request kind, this machine")
+                self._step("calibration", "server cost per request kind, this machine")
                 with Progress(console=self.console, transient=True) as bar:
                     task = bar.add_task("starting", total=1.0)
 
                     def progress(what: str, done: float) -> None:
                         bar.update(task, description=what, completed=done)
 
-                    result = calibrate(self.host, fixtures=self.fixtures, quick=self.quick, progress=progress)
+                    result = calibrate(
+                        self.host,
+                        fixtures=self.fixtures,
+                        quick=self.quick,
+                        progress=progress,
+                        cpu_quota=self.server_cpu_quota,
+                    )
             else:
-                result = calibrate(self.host, fixtures=self.fixtures, quick=self.quick)
+                result = calibrate(
+                    self.host, fixtures=self.fixtures, quick=self.quick, cpu_quota=self.server_cpu_quota
+                )
         except CalibrateError as exc:
             raise CommandError(f"calibration: {exc}") from None
         self.calibration_path.write_text(result.to_json(), encoding="utf-8")
@@ -144,9 +193,10 @@ class ComparisonRun:
         from loadtests.session import run_loadtest
         from loadtests.thresholds import Thresholds
 
-        self.console.print(
-            f"[bold]2/4 measured[/bold]: {len(strategies)} strategies x {self.profile_users} receivers, "
-            f"{self.duration_s:g} s of messages, {self.parallel} at a time"
+        self._step(
+            "measured",
+            f"the agreement load, {len(strategies)} strategies x {self.profile_users} receivers, "
+            f"{self.duration_s:g} s of messages, {self.parallel} at a time",
         )
         config = LoadTestConfig(
             users=self.profile_users,
@@ -161,6 +211,7 @@ class ComparisonRun:
             seed=self.scenario.seed,
             parallel=self.parallel,
             message_bytes=self.scenario.message_bytes,
+            server_cpu_quota=self.server_cpu_quota,
         )
         run_loadtest(config, strategies, self.scenario, Thresholds(), console=self.console)
 
@@ -179,9 +230,10 @@ class ComparisonRun:
             calibration = load_calibration(self.calibration_path)
         except CalibrationError as exc:
             raise CommandError(str(exc)) from None
-        self.console.print(
-            f"[bold]3/4 simulated[/bold]: the same scenario for {self.sim_duration_s:g} simulated s "
-            "(steady state), loopback network, this calibration"
+        self._step(
+            "simulated",
+            f"the agreement load for {self.sim_duration_s:g} simulated s (steady state), loopback network, "
+            "this calibration",
         )
         with Progress(console=self.console, transient=True) as bar:
             tasks = {spec: bar.add_task(spec, total=1.0) for spec in scenario.strategies}
@@ -190,8 +242,39 @@ class ComparisonRun:
                 bar.update(tasks[spec], completed=fraction)
 
             result = simulate(scenario, calibration=calibration, progress=progress, workers=1)
-        write_summary(self.out / "sim", result.summary)
+        write_summary(self.out / "sim", tag_summary(result.summary, AGREEMENT_WORKLOAD))
         write_deliveries(self.out / "sim", result.deliveries_columns())
+
+    def _plan(self) -> None:
+        """Simulate the planning workload with this calibration, on enough processes for headroom."""
+        from sim.calibration import CalibrationError, load_calibration
+
+        scenario = self.workload.scenario.override(
+            calibration=str(self.calibration_path),
+            strategies=self.scenario.strategies,
+            seed=self.scenario.seed,
+        )
+        try:
+            calibration = load_calibration(self.calibration_path)
+        except CalibrationError as exc:
+            raise CommandError(str(exc)) from None
+        self._step(
+            "planning workload",
+            f"{self.workload.name}: {scenario.clients:,} customers x {scenario.orders_per_client} orders, "
+            f"{scenario.duration:g} simulated s, this calibration",
+        )
+        summary, deliveries = _simulate_quietly(scenario, calibration)
+        processes = _processes_for_headroom(summary, scenario.server_processes)
+        if processes > scenario.server_processes:
+            self.console.print(
+                f"planning workload: {_busiest(summary)} keeps {scenario.server_processes} process(es) over "
+                f"{PLAN_HEADROOM:.0%} busy; simulated on {processes}, so every process has headroom"
+            )
+            summary, deliveries = _simulate_quietly(
+                scenario.override(server_processes=processes), calibration
+            )
+        write_summary(self.plan_dir, tag_summary(summary, self.workload.name))
+        write_deliveries(self.plan_dir, deliveries)
 
     def _conversation_messages(self) -> float:
         """Messages a load-test order holds, on average, when the seed's dashboard polls it in the window.
@@ -223,26 +306,54 @@ class ComparisonRun:
         machine = {**summary.machine, "calibration_s": noop_s, "calibration_what": "server CPU s per no-op"}
         write_summary(results_dir, replace(summary, machine=machine))
 
+    def _knee_dirs(self) -> list[Path]:
+        return [
+            d for d in (self.knees_dir("measured"), self.knees_dir("sim")) if (d / "capacity.json").is_file()
+        ]
+
     def _report(self) -> ReportFiles:
         from reports.build import build_report
+        from reports.findings import RecommendConfig
+        from reports.planning import PlanConfig
 
-        self.console.print("[bold]4/4 report[/bold]: charts, capacity plan, sim vs measured")
-        files = build_report([self.out / "sim", self.out / "measured"], self.out)
-        self._write_summary(files)
+        knees = self._knee_dirs()
+        self._step(
+            "report",
+            f"capacity plan for {self.workload.name} ("
+            + (f"knees: {', '.join(d.name for d in knees)}" if knees else "no knee search ran")
+            + "), sim vs measured on the agreement load",
+        )
+        config = RecommendConfig(plan=PlanConfig(workload=self.workload.name))
+        files = build_report(
+            [self.out / "sim", self.out / "measured", self.plan_dir, *knees], self.out, config
+        )
+        self._write_summary(files, knees)
         return files
 
-    def _write_summary(self, files: ReportFiles) -> None:
+    def _write_summary(self, files: ReportFiles, knees: list[Path]) -> None:
+        contents = files.contents
         data = {
             "kind": COMPARE_KIND,
-            "sources": {"sim": "sim", "measured": "measured"},
+            "sources": {"sim": "sim", "measured": "measured", "plan": "plan"},
+            "server_cpu_quota": self.server_cpu_quota,
+            "workload": {
+                "name": self.workload.name,
+                "path": str(self.workload.path),
+                "agreement": AGREEMENT_WORKLOAD,
+            },
+            "knees": {d.name: str(d.relative_to(self.out)) for d in knees},
             "calibration": _json(self.calibration_path),
             "sim": asdict(read_summary(self.out / "sim")),
             "measured": asdict(read_summary(self.out / "measured")),
-            "agreement": files.contents.agreement.to_dict("records"),
+            "plan": asdict(read_summary(self.plan_dir)),
+            "agreement": contents.agreement.to_dict("records"),
+            "capacity_plan": contents.plan.to_dict("records"),
             "recommendation": {
-                "title": files.contents.recommendation.title,
-                "text": files.contents.recommendation.text,
+                "title": contents.recommendation.title,
+                "verdict": contents.recommendation.verdict,
+                "text": contents.recommendation.text,
             },
+            "claims": [{"title": c.title, "verdict": c.verdict, "text": c.text} for c in contents.claims],
         }
         text = json.dumps(to_jsonable(data), indent=2) + "\n"
         (self.out / "summary.json").write_text(text, encoding="utf-8")
@@ -250,33 +361,94 @@ class ComparisonRun:
     # --- what the terminal shows ---------------------------------------------------------------------
 
     def terminal_table(self, files: ReportFiles) -> Table:
-        """Per strategy: each compared metric as sim / measured (ratio), and a verdict."""
+        """Per strategy: each compared figure as sim / measured (ratio), and a verdict over all of them."""
         from rich.table import Table
 
-        table = Table(title="pollbench compare: simulated / measured (ratio)")
-        metrics = {
-            "latency_s.p50": "p50 s",
-            "latency_s.p95": "p95 s",
-            "requests_per_s": "req/s",
-            "bytes_per_poll": "B/poll",
-        }
+        frame = files.contents.agreement
+        knees = frame[frame["metric"] == "knee_clients"]
+        table = Table(title=f"pollbench compare: simulated / measured (ratio), {AGREEMENT_WORKLOAD}"
+                      + (f"; knees of {self.workload.name}" if not knees.empty else ""))  # fmt: skip
         table.add_column("strategy")
-        for label in metrics.values():
+        columns = {**_RUN_COLUMNS, **({"knee_clients": "knee"} if not knees.empty else {})}
+        for label in columns.values():
             table.add_column(label, justify="right")
         table.add_column("verdict")
-        frame = files.contents.agreement
         for strategy in dict.fromkeys(frame["strategy"].tolist()) if not frame.empty else ():
-            rows = frame[frame["strategy"] == strategy].set_index("metric")
-            cells = [_pair(rows.loc[m]) if m in rows.index else "-" for m in metrics]
-            bad = [metrics[m] for m in metrics if m in rows.index and rows.loc[m]["agrees"] is False]
+            mine = frame[frame["strategy"] == strategy]
+            firsts = mine.drop_duplicates("metric").set_index("metric")
+            cells = [_pair(firsts.loc[m]) if m in firsts.index else "-" for m in columns]
+            bad = list(
+                dict.fromkeys(_short_metric(r) for r in mine.to_dict("records") if r["agrees"] is False)
+            )
             table.add_row(strategy, *cells, "[red]differs: " + ", ".join(bad) + "[/red]" if bad else "agrees")
         return table
 
     def closing_lines(self, files: ReportFiles) -> list[str]:
-        rec = files.contents.recommendation
-        lines = [f"[bold]{rec.title}[/bold]: {rec.text}"]
-        lines += [f"seed claim {c.title}: [bold]{c.verdict}[/bold]" for c in files.contents.claims]
+        from reports.contents import knee_status
+
+        contents = files.contents
+        compared = contents.agreement[contents.agreement["agrees"].map(lambda a: a is not None)]
+        differ = int(sum(a is False for a in compared["agrees"]))
+        if compared.empty:
+            lines = ["sim vs measured: nothing could be compared"]
+        elif differ:
+            lines = [f"sim vs measured: [red]{differ} of {len(compared)} compared figures differ[/red]"]
+        else:
+            lines = [f"sim vs measured: all {len(compared)} compared figures agree, utilization included"]
+        lines.append(knee_status(contents))
+        rec = contents.recommendation
+        lines.append(f"[bold]{rec.title}[/bold]: {rec.text}")
+        lines += [f"seed claim {c.title}: [bold]{c.verdict}[/bold]" for c in contents.claims]
         return lines
+
+
+_RUN_COLUMNS = {
+    "latency_s.p50": "p50 s",
+    "latency_s.p95": "p95 s",
+    "requests_per_s": "req/s",
+    "bytes_per_poll": "B/poll",
+    "server_utilization": "util",
+}
+"""Run figures of the terminal table, and their headings."""
+
+
+def _short_metric(row: Any) -> str:
+    if row["metric"] in _RUN_COLUMNS:
+        return _RUN_COLUMNS[row["metric"]]
+    if row["metric"] == "knee_clients":
+        return "knee"
+    return f"util at {int(row['clients']):,} clients"
+
+
+def _simulate_quietly(scenario: Scenario, calibration: Calibration) -> tuple[Summary, dict[str, Any]]:
+    from sim.run import simulate
+
+    result = simulate(scenario, calibration=calibration, workers=1)
+    return result.summary, result.deliveries_columns()
+
+
+def _offered(summary: Summary) -> dict[str, float]:
+    """Offered load of one process per strategy (the busy fraction it would need, above 1 when overloaded)."""
+    out: dict[str, float] = {}
+    for spec, r in summary.strategies.items():
+        value = r.extra.get("offered_load", r.server_utilization)
+        out[spec] = float(value) if isinstance(value, int | float) else float("nan")
+    return out
+
+
+def _busiest(summary: Summary) -> str:
+    offered = {k: v for k, v in _offered(summary).items() if v == v}
+    return max(offered, key=lambda k: offered[k]) if offered else "-"
+
+
+def _processes_for_headroom(summary: Summary, processes: int) -> int:
+    """Processes that keep every strategy's busiest process under PLAN_HEADROOM (load spreads evenly)."""
+    import math
+
+    loads = [v for v in _offered(summary).values() if v == v]
+    need = max((math.ceil(processes * v / PLAN_HEADROOM) for v in loads), default=processes)
+    clients = int(summary.scenario.get("clients", processes) or processes)
+    return max(processes, min(need, clients))
 
 
 def _pair(row: Any) -> str:

@@ -73,9 +73,13 @@ def classify(status: int, exc: BaseException | None) -> tuple[int, str, str]:
             return 414, "uri_too_long", f"The URL (path and query) is longer than {MAX_URL_BYTES} bytes."
         return 431, "headers_too_large", f"A request header is longer than {MAX_HEADER_BYTES} bytes."
     if isinstance(exc, BadHttpMethod):
-        return 400, "not_http", (
-            "The request does not start with an HTTP method: it is not HTTP (TLS on this plain-HTTP port?), "
-            "or it follows a body longer than its Content-Length said."
+        return (
+            400,
+            "not_http",
+            (
+                "The request does not start with an HTTP method: it is not HTTP "
+                "(TLS on this plain-HTTP port?), or it follows a body longer than its Content-Length said."
+            ),
         )
     if isinstance(exc, HttpProcessingError):
         if "Too many headers" in (exc.message or ""):

@@ -1,11 +1,11 @@
 """Reports: load results directories, chart them, plan capacity, and check them against a baseline.
 
-The public face of the package; implementation lives in one module per concept (``load``, ``charts``,
-``planning``, ``agreement``, ``findings``, ``html``, ``markdown``, ``build``, ``baseline``, ``check``).
+The public face of the package; implementation lives in one module per concept (``load``, ``capacity``,
+``charts``, ``planning``, ``agreement``, ``findings``, ``html``, ``markdown``, ``build``, ``baseline``,
+``check``). Knees are written and read by pollbench.capacity (``write_capacity``, ``read_capacity``).
 """
 
 from reports.build import ReportFiles, build_report
-from reports.capacity import read_capacity, write_capacity
 from reports.load import ResultSet, load_results
 from reports.planning import PlanConfig, capacity_plan
 
@@ -16,6 +16,4 @@ __all__ = [
     "build_report",
     "capacity_plan",
     "load_results",
-    "read_capacity",
-    "write_capacity",
 ]

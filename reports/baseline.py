@@ -9,7 +9,10 @@ A baseline is either any ``summary.json`` (simulated or measured) or a small bas
         {"source": "sim", "seed": 1, "clients": 500, "calibration_s": null,
          "strategies": {"poll:3": {"latency_s.p50": 1.51, "latency_s.p95": 2.9, "bytes_per_poll": 420.0}}}]}
 
-One entry in ``runs`` per source. ``calibration_s`` is the same-run calibration figure (seconds a fixed
+One entry in ``runs`` per source and planning workload: a run of a named planning workload (``"workload":
+"seed-chat"``, a comparison's ``plan/``) is kept apart from the source's other run, under the key
+``sim:seed-chat``; a comparison's agreement load and runs naming no workload are keyed by the source alone.
+``calibration_s`` is the same-run calibration figure (seconds a fixed
 reference workload took on that machine, read from ``machine.calibration_s`` of the summary); when both the
 baseline and the new run have one, timing metrics are compared after dividing by it, which cancels a faster or
 slower CI runner. Metrics are named by their dotted path in summary.json (see reports.load.METRIC_COLUMNS).
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pollbench.results import ResultsError, Summary, read_summary
+from pollbench.workload import AGREEMENT_WORKLOAD, workload_of
 from reports.load import METRIC_COLUMNS, ResultSet, flatten_strategy
 
 __all__ = [
@@ -34,6 +38,7 @@ __all__ = [
     "baseline_from_results",
     "calibration_of",
     "read_baseline",
+    "run_key",
     "write_baseline",
 ]
 
@@ -54,6 +59,17 @@ class BaselineRun:
     """Same-run calibration figure, seconds; None when the run had none."""
     strategies: dict[str, dict[str, float]]
     """Strategy spec -> metric path -> value (NaN where the run had no figure)."""
+    workload: str = ""
+    """The planning workload the run is for ('' for the agreement load or a run naming none)."""
+
+    @property
+    def key(self) -> str:
+        return run_key(self.source, self.workload)
+
+
+def run_key(source: str, workload: str) -> str:
+    """How a baseline names a run: ``sim``, or ``sim:seed-chat`` for a run of a planning workload."""
+    return source if workload in ("", AGREEMENT_WORKLOAD) else f"{source}:{workload}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,7 +77,7 @@ class Baseline:
     """Every run of a baseline, keyed by source."""
 
     runs: dict[str, BaselineRun]
-    """Source -> its figures."""
+    """Run key (run_key) -> its figures."""
 
 
 def calibration_of(summary: Summary) -> float | None:
@@ -75,7 +91,9 @@ def calibration_of(summary: Summary) -> float | None:
 
 
 def _run_from_summary(summary: Summary) -> BaselineRun:
+    workload = workload_of(summary.scenario)
     return BaselineRun(
+        workload="" if workload == AGREEMENT_WORKLOAD else workload,
         source=summary.source,
         seed=summary.seed,
         clients=int(summary.scenario.get("clients", 0) or 0),
@@ -88,15 +106,16 @@ def _run_from_summary(summary: Summary) -> BaselineRun:
 
 
 def baseline_from_results(results: ResultSet) -> Baseline:
-    """A baseline holding the figures of `results` (one run per source)."""
+    """A baseline holding the figures of `results` (one run per source and planning workload)."""
     runs: dict[str, BaselineRun] = {}
     for label, summary in results.summaries.items():
-        if summary.source in runs:
+        run = _run_from_summary(summary)
+        if run.key in runs:
             raise ResultsError(
-                f"two {summary.source} runs in the results (one is {label}); "
-                "a baseline holds one run per source"
+                f"two {run.key} runs in the results (one is {label}); "
+                "a baseline holds one run per source and planning workload"
             )
-        runs[summary.source] = _run_from_summary(summary)
+        runs[run.key] = run
     return Baseline(runs=runs)
 
 
@@ -113,6 +132,7 @@ def write_baseline(path: str | Path, baseline: Baseline) -> Path:
         "runs": [
             {
                 "source": run.source,
+                **({"workload": run.workload} if run.workload else {}),
                 "seed": run.seed,
                 "clients": run.clients,
                 "calibration_s": run.calibration_s,
@@ -150,6 +170,7 @@ def _run_from_doc(raw: Any, path: Path) -> BaselineRun:
         raise ResultsError(f"{path}: baseline run {raw['source']!r} has no 'strategies' mapping")
     cal = raw.get("calibration_s")
     return BaselineRun(
+        workload=str(raw.get("workload") or ""),
         source=raw["source"],
         seed=raw.get("seed"),
         clients=int(raw.get("clients", 0) or 0),
@@ -174,8 +195,8 @@ def read_baseline(path: str | Path) -> Baseline:
         if not isinstance(runs_raw, list) or not runs_raw:
             raise ResultsError(f"{p}: baseline has no 'runs' list")
         runs = [_run_from_doc(r, p) for r in runs_raw]
-        return Baseline(runs={r.source: r for r in runs})
+        return Baseline(runs={r.key: r for r in runs})
     if isinstance(doc, dict) and "source" in doc:
-        summary = read_summary(p)
-        return Baseline(runs={summary.source: _run_from_summary(summary)})
+        run = _run_from_summary(read_summary(p))
+        return Baseline(runs={run.key: run})
     raise ResultsError(f"{p}: neither a pollbench baseline nor a summary.json")

@@ -1,146 +1,186 @@
-"""Capacity curves: how many concurrent clients one server process holds before it breaks the SLO.
+"""Knees in a report: ``capacity.json`` (schema 2) as tidy tables, and a knee in words.
 
-A capacity search (simulated or measured) adds clients step by step and watches p99 delivery latency, server
-utilization and the failure ratio. Its steps may be stored next to a summary as ``capacity.json``::
-
-    {"capacity_schema": 1,
-     "curves": [
-        {"strategy": "poll:3", "source": "measured", "server_processes": 1, "slo_p99_s": 3.0,
-         "steps": [{"clients": 100, "p99_s": 1.9, "utilization": 0.12, "fail_ratio": 0.0, "ok": true},
-                   {"clients": 200, "p99_s": 4.1, "utilization": 0.97, "fail_ratio": 0.02, "ok": false}]}]}
-
-A single curve object (``{"strategy": ..., "steps": [...]}``) is accepted as the whole file too. ``source``
-defaults to the summary's source, ``server_processes`` to 1 and ``slo_p99_s`` to null (no SLO line).
-``clients`` counts clients on all ``server_processes`` together. The maximum clients per process is the last
-``ok`` step before the first failing one, divided by ``server_processes``.
+A knee is the most clients one server process held within the SLO (pollbench.capacity). Files are read
+only through :func:`pollbench.capacity.read_capacity`; here each :class:`~pollbench.capacity.Knee` becomes
+a row of :data:`KNEE_COLUMNS` and each of its probes a row of :data:`STEP_COLUMNS`, so charts, the plan and
+the agreement read knees the way they read runs. A quota of 1.0 in these tables means a whole core.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from pollbench.capacity import CAPACITY_FILE, CapacityError, CapacityReport, Knee, read_capacity
 from pollbench.results import ResultsError
+from pollbench.strategies import StrategyError, parse_strategy
 
 __all__ = [
-    "CAPACITY_COLUMNS",
     "CAPACITY_FILE",
-    "CAPACITY_SCHEMA",
-    "max_clients_per_process",
-    "read_capacity",
-    "write_capacity",
+    "KNEE_COLUMNS",
+    "STEP_COLUMNS",
+    "knee_table",
+    "limit_words",
+    "load_capacity",
+    "quota_of",
+    "quota_text",
+    "step_table",
 ]
 
-CAPACITY_FILE = "capacity.json"
-CAPACITY_SCHEMA = 1
-CAPACITY_COLUMNS: tuple[str, ...] = (
+KNEE_COLUMNS: tuple[str, ...] = (
     "run",
     "source",
+    "workload",
     "strategy",
-    "server_processes",
+    "quota",
+    "max_clients",
+    "limited_by",
+    "ceiling",
+    "scaled_to_full_core",
+    "full_core_clients",
+    "full_core_limit",
+    "note",
     "slo_p99_s",
+    "slo_utilization",
+    "connection_limit",
+)
+"""One row per knee; ``full_core_clients`` NaN when unknown, ``limited_by`` the limits joined by commas."""
+
+STEP_COLUMNS: tuple[str, ...] = (
+    "run",
+    "source",
+    "workload",
+    "strategy",
+    "quota",
+    "step",
     "clients",
+    "p50_s",
     "p99_s",
-    "utilization",
+    "server_utilization",
+    "open_connections",
+    "rss_bytes",
     "fail_ratio",
     "ok",
+    "limited_by",
+    "messages",
+    "sim_server_utilization",
+    "sim_p99_s",
+    "sim_open_connections",
 )
-_STEP_KEYS = ("clients", "p99_s", "utilization", "fail_ratio", "ok")
+"""One row per probe; the ``sim_*`` columns are what the simulator said of the same probe (measured knees
+whose steps carry ``detail["sim"]``), NaN otherwise."""
+
+_LIMIT_WORDS = {
+    "latency": "CPU",
+    "utilization": "CPU",
+    "connections": "connections",
+    "memory": "memory",
+    "failures": "failures",
+}
 
 
-def write_capacity(directory: str | Path, curves: Sequence[Mapping[str, Any]]) -> Path:
-    """Write ``capacity.json`` holding `curves` (each a mapping as in the module docstring)."""
-    for curve in curves:
-        _check_curve(curve, Path(directory) / CAPACITY_FILE)
-    target = Path(directory) / CAPACITY_FILE
-    target.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"capacity_schema": CAPACITY_SCHEMA, "curves": [dict(c) for c in curves]}
-    target.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    return target
+def load_capacity(directory: str | Path) -> CapacityReport:
+    """The capacity report in `directory` (or the file itself); ResultsError with read_capacity's sentence."""
+    try:
+        return read_capacity(directory)
+    except CapacityError as exc:
+        raise ResultsError(str(exc)) from None
 
 
-def _check_curve(curve: Any, path: Path) -> None:
-    if not isinstance(curve, Mapping) or not isinstance(curve.get("strategy"), str):
-        raise ResultsError(f"{path}: each capacity curve needs a 'strategy' string and a 'steps' list")
-    steps = curve.get("steps")
-    if not isinstance(steps, list) or not steps:
-        raise ResultsError(f"{path}: capacity curve {curve['strategy']!r} has no 'steps' list")
-    for i, step in enumerate(steps):
-        missing = [k for k in _STEP_KEYS if not isinstance(step, Mapping) or k not in step]
-        if missing:
-            raise ResultsError(f"{path}: step {i} of {curve['strategy']!r} lacks {', '.join(missing)}")
+def quota_of(knee: Knee) -> float:
+    """The knee's CPU quota as a share of one core, 1.0 for a whole core."""
+    q = knee.server_cpu_quota
+    return 1.0 if q is None or q >= 1 else float(q)
 
 
-def _float(x: Any) -> float:
-    return float("nan") if x is None else float(x)
+def quota_text(quota: float) -> str:
+    """``0.2 of a core`` or ``a whole core``."""
+    return "a whole core" if not math.isfinite(quota) or quota >= 1 else f"{quota:g} of a core"
 
 
-def _curve_rows(curve: Mapping[str, Any], run: str, default_source: str) -> list[dict[str, Any]]:
-    base = {
+def limit_words(limit: str) -> str:
+    """What binds, as the plan names it: CPU (latency or utilization), connections, memory or failures."""
+    return _LIMIT_WORDS.get(limit, "")
+
+
+def _slo_p99(report: CapacityReport, strategy: str) -> float:
+    try:
+        return float(report.slo.p99_for(parse_strategy(strategy)))
+    except StrategyError:
+        return math.nan
+
+
+def _connection_limit(report: CapacityReport) -> float:
+    for value in (report.slo.connections, report.machine.get("connection_limit")):
+        if isinstance(value, int | float) and value > 0:
+            return float(value)
+    return math.nan
+
+
+def _knee_row(run: str, report: CapacityReport, knee: Knee) -> dict[str, Any]:
+    return {
         "run": run,
-        "source": str(curve.get("source", default_source)),
-        "strategy": curve["strategy"],
-        "server_processes": int(curve.get("server_processes", 1)),
-        "slo_p99_s": _float(curve.get("slo_p99_s")),
+        "source": knee.source,
+        "workload": report.workload,
+        "strategy": knee.strategy,
+        "quota": quota_of(knee),
+        "max_clients": knee.max_clients,
+        "limited_by": ", ".join(knee.limited_by),
+        "ceiling": knee.ceiling,
+        "scaled_to_full_core": knee.scaled_to_full_core,
+        "full_core_clients": math.nan if knee.full_core_clients is None else float(knee.full_core_clients),
+        "full_core_limit": knee.full_core_limit,
+        "note": knee.note,
+        "slo_p99_s": _slo_p99(report, knee.strategy),
+        "slo_utilization": report.slo.utilization,
+        "connection_limit": _connection_limit(report),
     }
+
+
+def _sim(detail: Mapping[str, Any], key: str) -> float:
+    sim = detail.get("sim")
+    value = sim.get(key) if isinstance(sim, Mapping) else None
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
+def _step_rows(run: str, report: CapacityReport, knee: Knee) -> list[dict[str, Any]]:
     return [
         {
-            **base,
-            "clients": int(s["clients"]),
-            "p99_s": _float(s["p99_s"]),
-            "utilization": _float(s["utilization"]),
-            "fail_ratio": _float(s["fail_ratio"]),
-            "ok": bool(s["ok"]),
+            "run": run,
+            "source": knee.source,
+            "workload": report.workload,
+            "strategy": knee.strategy,
+            "quota": quota_of(knee),
+            "step": i,
+            "clients": s.clients,
+            "p50_s": s.p50_s,
+            "p99_s": s.p99_s,
+            "server_utilization": s.server_utilization,
+            "open_connections": s.open_connections,
+            "rss_bytes": s.rss_bytes,
+            "fail_ratio": s.fail_ratio,
+            "ok": s.ok,
+            "limited_by": ", ".join(s.limited_by),
+            "messages": s.messages,
+            "sim_server_utilization": _sim(s.detail, "server_utilization"),
+            "sim_p99_s": _sim(s.detail, "p99_s"),
+            "sim_open_connections": _sim(s.detail, "open_connections"),
         }
-        for s in curve["steps"]
+        for i, s in enumerate(knee.steps)
     ]
 
 
-def read_capacity(
-    directory: str | Path | None, *, run: str = "", default_source: str = "measured"
-) -> pd.DataFrame:
-    """Steps of every capacity curve in ``directory/capacity.json`` as rows of CAPACITY_COLUMNS.
-
-    `directory` None gives the empty table. Raises ResultsError when the file is malformed.
-    """
-    if directory is None:
-        return pd.DataFrame(columns=list(CAPACITY_COLUMNS))
-    path = Path(directory)
-    if path.is_dir():
-        path = path / CAPACITY_FILE
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ResultsError(f"{path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise ResultsError(f"{path}: not valid JSON ({exc})") from None
-    curves = doc.get("curves") if isinstance(doc, dict) and "curves" in doc else [doc]
-    if not isinstance(curves, list):
-        raise ResultsError(f"{path}: 'curves' must be a list of capacity curves")
-    rows: list[dict[str, Any]] = []
-    for curve in curves:
-        _check_curve(curve, path)
-        try:
-            rows.extend(_curve_rows(curve, run, default_source))
-        except (TypeError, ValueError) as exc:
-            raise ResultsError(f"{path}: bad value in capacity curve {curve['strategy']!r} ({exc})") from None
-    return pd.DataFrame(rows, columns=list(CAPACITY_COLUMNS))
+def knee_table(reports: Mapping[str, CapacityReport]) -> pd.DataFrame:
+    """Every knee of `reports` (run label -> report) as rows of KNEE_COLUMNS."""
+    rows = [_knee_row(run, r, k) for run, r in reports.items() for k in r.knees]
+    return pd.DataFrame(rows, columns=list(KNEE_COLUMNS))
 
 
-def max_clients_per_process(steps: pd.DataFrame) -> float:
-    """Clients per process at the last passing step before the first failing one (NaN if the first fails).
-
-    `steps` are the rows of one curve (one run, source and strategy).
-    """
-    ordered = steps.sort_values("clients")
-    best = math.nan
-    for row in ordered.to_dict("records"):
-        if not row["ok"]:
-            break
-        best = float(row["clients"]) / max(int(row["server_processes"]), 1)
-    return best
+def step_table(reports: Mapping[str, CapacityReport]) -> pd.DataFrame:
+    """Every probe of every knee of `reports` as rows of STEP_COLUMNS."""
+    rows = [row for run, r in reports.items() for k in r.knees for row in _step_rows(run, r, k)]
+    return pd.DataFrame(rows, columns=list(STEP_COLUMNS))

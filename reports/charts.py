@@ -1,8 +1,9 @@
 """The report's charts, drawn with matplotlib's Agg backend (files only, no display).
 
 Each chart answers one question: how late do messages arrive (latency CDF), what each client costs in bytes
-and requests, how busy the server gets as clients grow, where the capacity curve crosses the SLO, how the
-model compares with the measurement, and what polling costs a phone's battery. A chart whose data is absent is
+and requests, how busy the server gets as clients grow, where each strategy's knee lies (p99 latency, CPU
+and connections against clients, simulated and measured, with the SLO), how the model compares with the
+measurement, and what polling costs a phone's battery. A chart whose data is absent is
 skipped with a note saying what would produce it; nothing is drawn from invented numbers.
 """
 
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from reports.agreement import AGREEMENT_BARS, agreement
+from reports.capacity import quota_text
 from reports.load import ResultSet
 from reports.numbers import fmt
 
@@ -197,7 +199,12 @@ energy = _BarChart(
 def _utilization_points(results: ResultSet) -> pd.DataFrame:
     runs = results.runs[["source", "strategy", "clients", "server_processes", "server_utilization"]]
     points = runs.rename(columns={"server_utilization": "utilization"})
-    cap = results.capacity[["source", "strategy", "clients", "server_processes", "utilization"]]
+    # knee probes on a whole core only: under a quota the busy fraction is of a fraction of a core
+    steps = results.capacity[results.capacity["quota"] >= 1]
+    cap = steps[["source", "strategy", "clients", "server_utilization"]].rename(
+        columns={"server_utilization": "utilization"}
+    )
+    cap = cap.assign(server_processes=1)
     both = pd.concat([points, cap], ignore_index=True) if not cap.empty else points
     both = both.assign(per_process=both["clients"] / both["server_processes"].clip(lower=1))
     return both[np.isfinite(both["utilization"].astype(float))].drop_duplicates()
@@ -212,7 +219,7 @@ def utilization(results: ResultSet, out: Path) -> Chart:
             name="utilization_vs_clients",
             title=title,
             note="Skipped: every strategy was run at one client count only; "
-            "give runs at several client counts (or a capacity.json) to draw the curve.",
+            "give runs at several client counts (or knees on a whole core) to draw the curve.",
         )
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9.5, 4.5))
@@ -230,46 +237,108 @@ def utilization(results: ResultSet, out: Path) -> Chart:
     ax.set_ylabel("server busy, %")
     ax.grid(True, alpha=0.3)
     _legend_outside(ax)
-    return _save(fig, out, "utilization_vs_clients", title, "")
+    return _save(
+        fig, out, "utilization_vs_clients", title, "Runs of every workload, and knee probes on a whole core."
+    )
 
 
-def capacity_curve(results: ResultSet, out: Path) -> Chart:
-    title = "Capacity curve: p99 latency versus concurrent clients"
-    cap = results.capacity
-    if cap.empty:
+_CURVE_PANELS: tuple[tuple[str, str, float], ...] = (
+    ("p99_s", "p99 delivery latency, s", 1.0),
+    ("server_utilization", "server CPU, % of its quota", 100.0),
+    ("open_connections", "open connections", 1.0),
+)
+"""(step column, axis label, scale) of the three panels of a capacity curve."""
+
+
+def _curve_style(source: str, quota: float, quotas: list[float]) -> tuple[str, str, str]:
+    """(line style, colour, label) of a knee search: measured solid, simulated dashed, a colour per quota."""
+    colour = f"C{quotas.index(quota) % 10}"
+    return _STYLE.get(source, "-"), colour, f"{source} at {quota_text(quota)}"
+
+
+def _slo_lines(axes: Any, knees: pd.DataFrame) -> None:
+    for col, value, scale in (
+        (0, knees["slo_p99_s"], 1.0),
+        (1, knees["slo_utilization"], 100.0),
+        (2, knees["connection_limit"], 1.0),
+    ):
+        for v in value.dropna().unique():
+            axes[col].axhline(float(v) * scale, color="crimson", linestyle=":", linewidth=1, label="SLO")
+
+
+def _knee_curves(axes: Any, strategy: str, steps: pd.DataFrame, knees: pd.DataFrame) -> None:
+    quotas = sorted(set(steps["quota"]))
+    for (run, source, quota), g in steps.groupby(["run", "source", "quota"], sort=False):
+        g = g.sort_values("clients")
+        style, colour, label = _curve_style(str(source), float(str(quota)), quotas)
+        knee = knees[(knees["run"] == run) & (knees["quota"] == quota)]
+        at = int(knee["max_clients"].iloc[0]) if not knee.empty else 0
+        for ax, (column, _, scale) in zip(axes, _CURVE_PANELS, strict=True):
+            ax.plot(
+                g["clients"], g[column] * scale, style, color=colour, marker="o", markersize=3, label=label
+            )
+            bad = g[~g["ok"].astype(bool)]
+            ax.plot(bad["clients"], bad[column] * scale, "x", color="crimson")
+            if at > 0:
+                ax.axvline(at, color=colour, linestyle="-.", linewidth=1, alpha=0.7)
+            sim_col = f"sim_{column}"
+            if source == "measured" and g[sim_col].notna().any():
+                ax.plot(
+                    g["clients"],
+                    g[sim_col] * scale,
+                    ":",
+                    color="grey",
+                    marker=".",
+                    label="sim of these probes",
+                )
+    _slo_lines(axes, knees)
+    axes[0].set_title(f"{strategy}", fontsize=9, loc="left")
+    for ax, (_, ylabel, _) in zip(axes, _CURVE_PANELS, strict=True):
+        clients = steps["clients"].astype(float)
+        if clients.max() > 20 * max(clients.min(), 1):
+            ax.set_xscale("log")
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.set_xlabel("clients per process", fontsize=8)
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    axes[-1].legend(unique.values(), unique.keys(), fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+
+
+def capacity_curves(results: ResultSet, out: Path) -> Chart:
+    title = "Capacity curves: p99 latency, server CPU and connections against clients"
+    steps = results.capacity
+    if steps.empty:
         return Chart(
-            name="capacity_curve",
+            name="capacity_curves",
             title=title,
-            note="Skipped: no capacity.json in the results (run a capacity search; see docs/reports.md).",
+            note="Skipped: no knee in the results (capacity.json); run compare with --knees or a capacity "
+            "search (see docs/reports.md).",
         )
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9.5, 4.5))
-    for (_run, source, strategy), g in cap.groupby(["run", "source", "strategy"], sort=False):
-        g = g.sort_values("clients")
-        ax.plot(
-            g["clients"] / g["server_processes"].clip(lower=1),
-            g["p99_s"],
-            _STYLE.get(str(source), "-"),
-            color=_color(results, str(strategy)),
-            marker="o",
-            label=_label(str(source), str(strategy), results.sources),
-        )
-        bad = g[~g["ok"].astype(bool)]
-        ax.plot(bad["clients"] / bad["server_processes"].clip(lower=1), bad["p99_s"], "x", color="crimson")
-    slos = cap["slo_p99_s"].dropna().unique()
-    for slo in slos:
-        ax.axhline(float(slo), color="crimson", linestyle=":", label=f"SLO p99 {float(slo):g} s")
-    ax.set_xlabel("concurrent clients per server process")
-    ax.set_ylabel("p99 delivery latency, s")
-    ax.set_ylim(bottom=0)
-    ax.grid(True, alpha=0.3)
-    _legend_outside(ax)
-    return _save(fig, out, "capacity_curve", title, "Red crosses mark steps that broke the SLO.")
+    strategies = [
+        s for s in dict.fromkeys([*results.strategies, *steps["strategy"]]) if s in set(steps["strategy"])
+    ]
+    fig, axes = plt.subplots(len(strategies), 3, figsize=(13, 2.9 * len(strategies)), squeeze=False)
+    for row, strategy in zip(axes, strategies, strict=True):
+        mine = results.knees[results.knees["strategy"] == strategy]
+        _knee_curves(row, strategy, steps[steps["strategy"] == strategy], mine)
+    note = (
+        "One row per strategy: measured knee searches solid, simulated dashed, one colour per CPU quota; "
+        "the dash-dotted vertical line is the knee (the most clients within the SLO), red crosses the "
+        "probes that broke it, dotted red lines the SLO. CPU is the busy fraction of the process's quota."
+    )
+    return _save(fig, out, "capacity_curves", title, note)
+
+
+_SIM_VS_MEASURED = (*AGREEMENT_BARS, "knee_clients")
 
 
 def sim_vs_measured(results: ResultSet, out: Path) -> Chart:
     title = "Simulated versus measured"
     table = agreement(results)
+    table = table[table["metric"].isin(_SIM_VS_MEASURED)]
     if table.empty:
         return Chart(
             name="sim_vs_measured",
@@ -277,27 +346,32 @@ def sim_vs_measured(results: ResultSet, out: Path) -> Chart:
             note="Skipped: no strategy has both a simulated and a measured run.",
         )
     plt = _pyplot()
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
-    for ax, metric in zip(axes.flat, AGREEMENT_BARS, strict=True):
+    fig, axes = plt.subplots(2, 3, figsize=(12, 7))
+    several = table["workload"].nunique() > 1
+    for ax, metric in zip(axes.flat, _SIM_VS_MEASURED, strict=True):
         rows = table[table["metric"] == metric]
+        if rows.empty:
+            ax.set_axis_off()
+            ax.set_title(f"{metric}: no pair", fontsize=9)
+            continue
         pos = np.arange(len(rows))
         ax.bar(pos - 0.2, np.nan_to_num(rows["sim"].to_numpy(dtype=float)), 0.4, label="sim")
         ax.bar(pos + 0.2, np.nan_to_num(rows["measured"].to_numpy(dtype=float)), 0.4, label="measured")
         for p, r in zip(pos, rows.to_dict("records"), strict=True):
             if math.isfinite(r["ratio"]):
                 top = np.nanmax([r["sim"], r["measured"]])
-                ax.text(
-                    p,
-                    top,
-                    f"{r['ratio']:.2f}×",
-                    ha="center",
-                    va="bottom",
-                    fontsize=8,
-                    color="black" if r["agrees"] else "crimson",
-                )
-        ax.set_xticks(pos, rows["strategy"], rotation=30, ha="right", fontsize=8)
+                colour = "black" if r["agrees"] is not False else "crimson"
+                ax.text(p, top, f"{r['ratio']:.2f}×", ha="center", va="bottom", fontsize=8, color=colour)
+        names = [
+            r["strategy"]
+            + (f" ({r['workload'] or '-'})" if several else "")
+            + (f" @{r['quota']:g}" if metric == "knee_clients" else "")
+            for r in rows.to_dict("records")
+        ]
+        ax.set_xticks(pos, names, rotation=30, ha="right", fontsize=8)
         ax.margins(y=0.15)  # room for the ratio labels above the tallest pair
-        ax.set_title(f"{metric} (bar ±{AGREEMENT_BARS[metric]:.0%})", fontsize=9)
+        bar = rows["rule"].iloc[0]
+        ax.set_title(f"{'knee clients' if metric == 'knee_clients' else metric} (bar {bar})", fontsize=9)
         ax.grid(True, axis="y", alpha=0.3)
     axes.flat[0].legend(fontsize=8)
     return _save(
@@ -310,7 +384,7 @@ _DRAWERS: tuple[Callable[[ResultSet, Path], Chart], ...] = (
     bandwidth,
     requests_rate,
     utilization,
-    capacity_curve,
+    capacity_curves,
     sim_vs_measured,
     energy,
 )
@@ -319,7 +393,7 @@ CHART_NAMES: tuple[str, ...] = (
     "bandwidth_per_client",
     "requests_per_1000_clients",
     "utilization_vs_clients",
-    "capacity_curve",
+    "capacity_curves",
     "sim_vs_measured",
     "energy_per_client_hour",
 )

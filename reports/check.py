@@ -106,7 +106,7 @@ class Check:
     """One (source, strategy, metric) comparison."""
 
     source: str
-    """'sim' or 'measured'."""
+    """The run compared: 'sim', 'measured', or 'sim:WORKLOAD' for a planning workload's (baseline.run_key)."""
     strategy: str
     """Strategy spec."""
     metric: str
@@ -189,7 +189,7 @@ def _compare(metric: str, old: BaselineRun, new: BaselineRun, strategy: str, tol
 
     def result(change: float, status: Status, normalised: bool = False) -> Check:
         return Check(
-            source=new.source,
+            source=new.key,
             strategy=strategy,
             metric=metric,
             baseline=a,

@@ -1,23 +1,36 @@
-"""What the numbers say: the seed's claims confronted with the results, and a recommendation with reasons.
+"""What the numbers say: the seed's claims judged on the planning workload, and a recommendation with reasons.
 
 The seed system (a dashboard polling every 3 s) claims ~2 KB per poll per order, "100+ concurrent pollers per
-server" and ~3-second latency. Each claim is checked against the figures of the strategy it is about. The
-recommendation is computed, not written: among strategies whose p95 delivery latency meets the target and that
-had no failures, the one needing the fewest server processes at the planning size (ties: less traffic).
-Measured figures are preferred over simulated ones where a strategy has both.
+server" and ~3-second latency. Each claim is judged on the planning workload (never on a comparison's
+chatty agreement load): bytes per poll and latency on its run, the pollers on the knee of seed-dashboard:3.
+The recommendation is computed, not written: among strategies whose p95 delivery latency meets the target
+with no failures, the one needing the fewest server processes at the planning size by knee-based clients per
+process (ties: less traffic). Every figure names its workload and its basis.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from pollbench.workload import AGREEMENT_WORKLOAD
+from reports.capacity import limit_words, quota_text
 from reports.load import ResultSet
 from reports.numbers import si
-from reports.planning import PlanConfig, capacity_plan
+from reports.planning import (
+    NO_KNEE,
+    RANKED_KINDS,
+    PlanConfig,
+    capacity_plan,
+    planning_knees,
+    planning_runs,
+    planning_workload,
+    workload_label,
+)
 
 __all__ = [
     "SEED_BYTES_PER_POLL",
@@ -25,7 +38,7 @@ __all__ = [
     "SEED_POLLERS_PER_SERVER",
     "Finding",
     "RecommendConfig",
-    "preferred",
+    "planning_table",
     "recommend",
     "seed_claims",
 ]
@@ -36,7 +49,8 @@ SEED_POLLERS_PER_SERVER = 100.0
 """The seed: "Max concurrent polling: 100+ per server"."""
 SEED_LATENCY_S = 3.0
 """The seed: "All message updates display automatically with ~3-second latency"."""
-_SEED_STRATEGIES = ("seed-dashboard:3", "poll:3")
+SEED_STRATEGY = "seed-dashboard:3"
+_CONTRAST = "poll:3"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,164 +73,263 @@ class RecommendConfig:
     """Largest acceptable p95 delivery latency, seconds (default: the seed's 3 s)."""
     users: int = 100_000
     """Planning size the server count is compared at."""
-    plan: PlanConfig = PlanConfig()
-    """Capacity-plan assumptions."""
+    plan: PlanConfig = field(default_factory=PlanConfig)
+    """Capacity-plan assumptions (and the planning workload, when named)."""
 
 
-def preferred(results: ResultSet, config: RecommendConfig) -> pd.DataFrame:
-    """One row per strategy: its run metrics joined with its plan at `config.users`.
-
-    Measured rows are preferred, unless their capacity figure is an extrapolation from a nearly idle server:
-    then the simulated row (a calibrated model run at scale) is the better basis for a plan.
-    """
-    plan = capacity_plan(results, config.plan)
-    if plan.empty:
+def planning_table(results: ResultSet, config: RecommendConfig) -> pd.DataFrame:
+    """One row per strategy run under the planning workload: its run figures joined with its plan at
+    `config.users` (plan columns prefixed ``plan_`` where they clash: ``plan_source`` is the knee's)."""
+    workload = planning_workload(results, config.plan.workload)
+    runs = planning_runs(results, workload)
+    if runs.empty:
         return pd.DataFrame()
-    plan = plan[plan["users"] == config.users].rename(columns={"server_processes": "processes_needed"})
-    runs = results.runs.sort_values("clients", ascending=False).drop_duplicates(["source", "strategy"])
-    merged = runs.merge(plan, on=["source", "strategy"])
-    measured = merged["source"] == "measured"
-    merged["_rank"] = (~measured).astype(int) + 2 * (measured & ~merged["reliable"].astype(bool)).astype(int)
-    best = merged.sort_values(["strategy", "_rank"]).drop_duplicates("strategy").drop(columns="_rank")
-    order = {s: i for i, s in enumerate(results.strategies)}
-    return best.sort_values("strategy", key=lambda s: s.map(order)).reset_index(drop=True)
-
-
-def _seed_rows(table: pd.DataFrame) -> list[Any]:
-    """The seed's own strategy first (its claims are about it), then poll:3 for contrast."""
-    rows = {r.strategy: r for r in table.itertuples(index=False) if r.strategy in _SEED_STRATEGIES}
-    return [rows[s] for s in _SEED_STRATEGIES if s in rows]
+    plan = capacity_plan(results, config.plan)
+    plan = plan[plan["users"] == config.users].drop(columns=["workload", "users"])
+    plan = plan.rename(columns={"source": "plan_source", "server_processes": "processes_needed"})
+    table = runs.merge(plan, on="strategy", how="left")
+    return table.rename(
+        columns={"latency_s.p50": "lat_p50", "latency_s.p95": "lat_p95", "latency_s.p99": "lat_p99"}
+    )
 
 
 def _verdict(holds: bool) -> str:
     return "holds" if holds else "does not hold"
 
 
-def _claim_bytes(rows: list[Any]) -> Finding:
+def _run_of(table: pd.DataFrame, strategy: str) -> Any | None:
+    rows = table[table["strategy"] == strategy] if not table.empty else table
+    return None if rows.empty else rows.iloc[0]
+
+
+def _claim_bytes(table: pd.DataFrame, label: str) -> Finding:
     title = "“~2 KB per poll per order”"
-    have = [r for r in rows if math.isfinite(r.bytes_per_poll)]
+    have = [r for s in (SEED_STRATEGY, _CONTRAST) if (r := _run_of(table, s)) is not None]
+    have = [r for r in have if math.isfinite(r["bytes_per_poll"])]
     if not have:
-        text = "No seed-dashboard:3 or poll:3 result has bytes per poll."
-        return Finding(title=title, verdict="no data", text=text)
-    parts = [
-        f"{r.strategy} ({r.source}): {r.bytes_per_poll:,.0f} B per poll, "
-        f"{r.bytes_per_poll / SEED_BYTES_PER_POLL:.2f}× the claim"
-        for r in have
-    ]
+        return Finding(
+            title=title, verdict="no data", text=f"No {SEED_STRATEGY} run of {label} has bytes per poll."
+        )
+    parts = [f"{r['strategy']} ({r['source']}): {_per_order(r)[1]}" for r in have]
     # "~2 KB": within a factor of two of 2 KB still counts as roughly right
-    holds = 0.5 <= have[0].bytes_per_poll / SEED_BYTES_PER_POLL <= 2.0
-    return Finding(
-        title=title, verdict=_verdict(holds), text=f"Judged on {have[0].strategy}. " + "; ".join(parts) + "."
-    )
-
-
-def _claim_pollers(rows: list[Any]) -> Finding:
-    title = "“Max concurrent polling: 100+ per server”"
-    have = [r for r in rows if math.isfinite(r.max_clients_per_process)]
-    if not have:
-        text = "No capacity figure for seed-dashboard:3 or poll:3."
-        return Finding(title=title, verdict="no data", text=text)
-    parts = [
-        f"{r.strategy} ({r.source}): {r.max_clients_per_process:,.0f} clients per process — {r.basis}"
-        for r in have
-    ]
-    holds = have[0].max_clients_per_process >= SEED_POLLERS_PER_SERVER
-    # a figure extrapolated from a nearly idle server cannot confirm or refute a capacity claim
-    verdict = "uncertain" if "unreliable" in str(have[0].basis) else _verdict(holds)
-    return Finding(
-        title=title, verdict=verdict, text=f"Judged on {have[0].strategy}. " + "; ".join(parts) + "."
-    )
-
-
-def _claim_latency(rows: list[Any]) -> Finding:
-    title = "“~3-second latency”"
-    have = [r for r in rows if math.isfinite(r.lat_p99)]
-    if not have:
-        text = "No latency figures for seed-dashboard:3 or poll:3."
-        return Finding(title=title, verdict="no data", text=text)
-    parts = [
-        f"{r.strategy} ({r.source}): p50 {r.lat_p50:.2f} s, p95 {r.lat_p95:.2f} s, p99 {r.lat_p99:.2f} s"
-        for r in have
-    ]
-    # "~3 s": allow the tilde 10 % (a 3 s poll plus a round trip) before calling the claim broken
-    holds = have[0].lat_p99 <= SEED_LATENCY_S * 1.1
-    tail = " 99 % of messages arrive within about 3 s." if holds else " The slowest 1 % take well over 3 s."
-    text = f"Judged on {have[0].strategy}. " + "; ".join(parts) + "." + tail
+    holds = 0.5 <= _per_order(have[0])[0] / SEED_BYTES_PER_POLL <= 2.0
+    text = f"Judged on {have[0]['strategy']} under {label}. " + "; ".join(parts) + "."
     return Finding(title=title, verdict=_verdict(holds), text=text)
 
 
-def _with_plain_names(table: pd.DataFrame) -> pd.DataFrame:
-    """Latency columns renamed to identifiers so that itertuples keeps them."""
-    return table.rename(
-        columns={"latency_s.p50": "lat_p50", "latency_s.p95": "lat_p95", "latency_s.p99": "lat_p99"}
+def _per_order(r: Any) -> tuple[float, str]:
+    """(bytes per poll per order, in words): one poll of the seed's dashboard fetches every order's
+    conversation, so the claim is a poll's bytes shared out over the client's orders."""
+    orders = int(r["orders_per_client"]) if r["orders_per_client"] > 0 else 1
+    per_order = r["bytes_per_poll"] / orders
+    ratio = f"{per_order / SEED_BYTES_PER_POLL:.2f}× the claim"
+    if orders == 1:
+        return per_order, f"{per_order:,.0f} B per poll, {ratio}"
+    return (
+        per_order,
+        f"{r['bytes_per_poll']:,.0f} B per poll of {orders} orders: {per_order:,.0f} B per order, {ratio}",
     )
 
 
+def _knee_words(k: Mapping[Any, Any]) -> tuple[str, float]:
+    """("850 clients at 0.2 of a core (CPU-bound), 4,250 scaled to a whole core", whole-core clients)."""
+    n, q, full = int(k["max_clients"]), float(k["quota"]), float(k["full_core_clients"])
+    broke = str(k["limited_by"]).split(", ")[0] if k["limited_by"] else ""
+    limit = limit_words(broke)
+    text = f"{n:,} clients at {quota_text(q)}" + (
+        " (search ceiling)" if k["ceiling"] else f" ({limit}-bound)"
+    )
+    if q < 1 and math.isfinite(full):
+        whole = limit_words(str(k["full_core_limit"]))
+        how = "scaled to a whole core" if k["scaled_to_full_core"] else f"on a whole core ({whole}-bound)"
+        text += f", {full:,.0f} {how}"
+    elif q < 1:
+        text += ", unknown on a whole core"
+    return text, full if math.isfinite(full) else (float(n) if q >= 1 else math.nan)
+
+
+def _pollers_verdict(k: Mapping[Any, Any], whole: float) -> str:
+    if math.isfinite(whole):
+        return _verdict(whole >= SEED_POLLERS_PER_SERVER)
+    # unknown on a whole core: holding 100 at a fraction of one is enough to confirm it, not to refute it
+    return "holds" if k["max_clients"] >= SEED_POLLERS_PER_SERVER else "uncertain"
+
+
+def _claim_pollers(results: ResultSet, workload: str) -> Finding:
+    title = "“Max concurrent polling: 100+ per server”"
+    knees = planning_knees(results, workload)
+    label = workload_label(workload)
+
+    def pick(source: str, quota: float | None = None) -> Mapping[Any, Any] | None:
+        mine = knees[(knees["strategy"] == SEED_STRATEGY) & (knees["source"] == source)]
+        if quota is not None:
+            mine = mine[mine["quota"] == quota]
+        if mine.empty:
+            return None
+        return mine.sort_values("quota").iloc[0].to_dict()  # the lowest: the quota a measurement ran at
+
+    measured = pick("measured")
+    sim = pick("sim", None if measured is None else float(measured["quota"])) or pick("sim")
+    if measured is None and sim is None:
+        return Finding(
+            title=title, verdict="no data", text=f"No knee of {SEED_STRATEGY} under {label}: {NO_KNEE}."
+        )
+    parts = []
+    if measured is not None:
+        words, whole = _knee_words(measured)
+        verdict = _pollers_verdict(measured, whole)
+        parts.append(f"Measured knee of {SEED_STRATEGY} under {label}: {words}: {verdict}.")
+    if sim is not None:
+        words, sim_whole = _knee_words(sim)
+        core = pick("sim", 1.0)
+        if core is not None and float(sim["quota"]) < 1:
+            words += f"; {_knee_words(core)[0]}"
+        if measured is None:
+            verdict = _pollers_verdict(sim, sim_whole)
+            parts.append(f"{NO_KNEE.capitalize()}. Simulated knee of {SEED_STRATEGY} under {label}: {words}: "
+                         f"{verdict} (a model's figure).")  # fmt: skip
+        else:
+            parts.append(f"Simulated: {words}.")
+    return Finding(title=title, verdict=verdict, text=" ".join(parts))
+
+
+def _claim_latency(results: ResultSet, workload: str) -> Finding:
+    title = "“~3-second latency”"
+    label = workload_label(workload)
+    runs = results.runs
+    mine = runs[(runs["workload"] == workload) & (runs["strategy"] == SEED_STRATEGY)] if len(runs) else runs
+    mine = mine[mine["latency_s.p99"].notna()] if len(mine) else mine
+    if mine.empty:
+        return Finding(title=title, verdict="no data", text=f"No {SEED_STRATEGY} latency under {label}.")
+    # the planning simulation's figure where there is one: the seed's claim is about its deployment at scale
+    r = mine.sort_values("source", key=lambda s: s != "sim").iloc[0]
+    holds = r["latency_s.p99"] <= SEED_LATENCY_S * 1.1  # "~3 s": a 3 s poll plus a round trip, 10 % of tilde
+    tail = " 99 % of messages arrive within about 3 s." if holds else " The slowest 1 % take well over 3 s."
+    what = "simulation" if r["source"] == "sim" else "measurement"
+    text = (
+        f"Judged on the {label} {what} of {SEED_STRATEGY}: p50 {r['latency_s.p50']:.2f} s, "
+        f"p95 {r['latency_s.p95']:.2f} s, p99 {r['latency_s.p99']:.2f} s." + tail
+    )
+    return Finding(title=title, verdict=_verdict(holds), text=text)
+
+
 def seed_claims(results: ResultSet, config: RecommendConfig | None = None) -> list[Finding]:
-    """The seed's three claims, each with its verdict and the numbers behind it."""
-    table = preferred(results, config or RecommendConfig())
-    rows = _seed_rows(_with_plain_names(table)) if not table.empty else []
-    return [_claim_bytes(rows), _claim_pollers(rows), _claim_latency(rows)]
-
-
-def _compare_to_seed(best: Any, table: pd.DataFrame) -> str:
-    seed = table[table["strategy"] == "seed-dashboard:3"]
-    if seed.empty or seed.iloc[0]["strategy"] == best.strategy:
-        return ""
-    s = seed.iloc[0]
-    out = f" The seed's dashboard (seed-dashboard:3) would need {_procs(s['processes_needed'])} process(es)"
-    if best.traffic_gb_per_month > 0:
-        out += f" and {s['traffic_gb_per_month'] / best.traffic_gb_per_month:.1f}× the traffic"
-    return out + "."
-
-
-def _disagreement_note(results: ResultSet, strategy: str) -> str:
-    """A warning when the recommended strategy's simulated and measured figures disagree."""
-    from reports.agreement import agreement
-
-    table = agreement(results)
-    if table.empty:
-        return ""
-    disagrees = table["agrees"].map(lambda a: a is False)  # None means "not comparable", not a disagreement
-    bad = table[(table["strategy"] == strategy) & disagrees]
-    if bad.empty:
-        return ""
-    return f" Caution: its simulated and measured {', '.join(bad['metric'])} disagree (see below)."
+    """The seed's three claims, each judged on the planning workload, with the numbers behind it."""
+    cfg = config or RecommendConfig()
+    workload = planning_workload(results, cfg.plan.workload)
+    table = planning_runs(results, workload)
+    return [
+        _claim_bytes(table, workload_label(workload)),
+        _claim_pollers(results, workload),
+        _claim_latency(results, workload),
+    ]
 
 
 def _procs(value: Any) -> str:
     return "an unknown number of" if value is None or pd.isna(value) else f"{int(value):,}"
 
 
-def recommend(results: ResultSet, config: RecommendConfig | None = None) -> Finding:
-    """The strategy to adopt, with the figures that make it the choice."""
-    cfg = config or RecommendConfig()
-    table = preferred(results, cfg)
-    title = f"Recommendation for {cfg.users:,} users (p95 latency ≤ {cfg.latency_target_s:g} s)"
+def _clients(row: Any) -> str:
+    x = row["clients_per_process"]
+    if x is None or pd.isna(x):
+        return "unknown"
+    return ("≥ " if row["at_least"] else "") + f"{x:,.0f}"
+
+
+def _compare_to_seed(best: Any, table: pd.DataFrame) -> str:
+    seed = table[table["strategy"] == SEED_STRATEGY]
+    if seed.empty or best["strategy"] == SEED_STRATEGY:
+        return ""
+    s = seed.iloc[0]
+    out = f" The seed's dashboard ({SEED_STRATEGY}) would need {_procs(s['processes_needed'])} process(es)"
+    if s["kind"] not in RANKED_KINDS:
+        out += f" ({s['kind'] if s['kind'] != 'none' else 'no knee'})"
+    if best["traffic_gb_per_month"] > 0:
+        out += f" and {s['traffic_gb_per_month'] / best['traffic_gb_per_month']:.1f}× the traffic"
+    return out + "."
+
+
+def _disagreement_note(results: ResultSet, strategy: str) -> str:
+    """A warning when the recommended strategy's simulated and measured figures disagree."""
+    from reports.agreement import agreement, metric_label
+
+    table = agreement(results)
     if table.empty:
-        return Finding(title=title, verdict="no data", text="No results to recommend from.")
-    named = _with_plain_names(table)
-    ok = named[(named["lat_p95"] <= cfg.latency_target_s) & (named["failures"] == 0)]
-    ok = ok[ok["processes_needed"].notna()]
-    missed = sorted(set(named["strategy"]) - set(ok["strategy"]))
-    if ok.empty:
-        return Finding(
-            title=title, verdict="no data", text="No strategy met the latency target without failures."
+        return ""
+    bad = table[(table["strategy"] == strategy) & table["agrees"].map(lambda a: a is False)]
+    if bad.empty:
+        return ""
+    where = sorted(set(bad["workload"]))
+    metrics = dict.fromkeys(metric_label(r) for r in bad.to_dict("records"))
+    return (
+        f" Caution: its simulated and measured {', '.join(metrics)} disagree "
+        f"under {', '.join(workload_label(w) for w in where)} (see below)."
+    )
+
+
+def _per_strategy(table: pd.DataFrame) -> str:
+    rows = table.to_dict("records")
+    parts = [f"{r['strategy']} {_clients(r)} ({r['basis']})" for r in rows if r["kind"] in RANKED_KINDS]
+    guessed = [f"{r['strategy']} ~{_clients(r)}" for r in rows if r["kind"] == "extrapolation"]
+    unknown = [str(r["strategy"]) for r in rows if r["kind"] == "none"]
+    if guessed:
+        parts.append("extrapolated from utilization, not knees: " + ", ".join(guessed))
+    if unknown:
+        parts.append("unknown: " + ", ".join(unknown))
+    return "; ".join(parts)
+
+
+def _no_plan_text(results: ResultSet, label: str) -> str:
+    agreement_only = len(results.runs) and set(results.runs["workload"]) == {AGREEMENT_WORKLOAD}
+    if agreement_only:
+        return (
+            "These results are a comparison's agreement load only, which is not planned for: simulate a "
+            "planning workload (pollbench compare does, or pollbench simulate --workload seed-chat)."
         )
-    best = ok.sort_values(["processes_needed", "traffic_gb_per_month"]).iloc[0]
+    return f"No results of {label} to recommend from."
+
+
+def recommend(results: ResultSet, config: RecommendConfig | None = None) -> Finding:
+    """The strategy to adopt for the planning workload, with the figures that make it the choice."""
+    cfg = config or RecommendConfig()
+    workload = planning_workload(results, cfg.plan.workload)
+    label = workload_label(workload)
+    table = planning_table(results, cfg)
+    title = f"Recommendation for {cfg.users:,} users of {label} (p95 latency ≤ {cfg.latency_target_s:g} s)"
+    if table.empty:
+        return Finding(title=title, verdict="no data", text=_no_plan_text(results, label))
+    ok = table[(table["lat_p95"] <= cfg.latency_target_s) & (table["failures"] == 0)]
+    missed = [s for s in table["strategy"] if s not in set(ok["strategy"])]
+    if ok.empty:
+        text = f"No strategy met the latency target without failures under {label}."
+        return Finding(title=title, verdict="no data", text=text)
+    ranked = ok[ok["kind"].isin(RANKED_KINDS) & ok["processes_needed"].notna()]
+    unranked = [s for s in ok["strategy"] if s not in set(ranked["strategy"])]
+    tail = f" Clients per process under {label}: {_per_strategy(table)}."
+    if unranked and not ranked.empty:
+        tail += f" Not ranked, no knee: {', '.join(unranked)} ({NO_KNEE})."
+    if missed:
+        tail += f" Missed the latency target or had failures: {', '.join(missed)}."
+    if ranked.empty:
+        by_traffic = ok.sort_values("traffic_gb_per_month")
+        names = ", ".join(
+            f"{r['strategy']} ({r['traffic_gb_per_month']:,.1f} GB/month)" for _, r in by_traffic.iterrows()
+        )
+        text = (f"No knee, so no strategy can be ranked by server processes ({NO_KNEE}). Meeting the target "
+                f"under {label}, least traffic first: {names}.")  # fmt: skip
+        return Finding(title=title, verdict="uncertain", text=text + tail)
+    best = ranked.sort_values(["processes_needed", "traffic_gb_per_month"]).iloc[0]
+    limit = f"; bound by {best['limit']}" if best["limit"] and best["limit"] not in best["basis"] else ""
     text = (
-        f"{best['strategy']} ({best['source']}): p95 delivery latency {best['lat_p95']:.2f} s, "
-        f"{_procs(best['processes_needed'])} server process(es) for {cfg.users:,} users "
-        f"({best['max_clients_per_process']:,.0f} clients per process, {best['basis']}), "
-        f"{best['traffic_gb_per_month']:,.1f} GB/month of traffic, "
-        f"{si(best['requests_per_month'])} requests/month."
+        f"{best['strategy']}: p95 delivery latency {best['lat_p95']:.2f} s under {label} ({best['source']}), "
+        f"{_procs(best['processes_needed'])} server process(es) for {cfg.users:,} users at {_clients(best)} "
+        f"clients per process ({best['basis']}{limit}), {best['traffic_gb_per_month']:,.1f} GB/month and "
+        f"{si(best['requests_per_month'])} requests/month of {label} traffic."
     )
     text += _compare_to_seed(best, table)
     text += _disagreement_note(results, str(best["strategy"]))
-    others = ok[ok["strategy"] != best["strategy"]]
+    others = ranked[ranked["strategy"] != best["strategy"]]
     if not others.empty:
         runner = others.sort_values(["processes_needed", "traffic_gb_per_month"]).iloc[0]
         text += f" Runner-up: {runner['strategy']} with {_procs(runner['processes_needed'])} process(es)."
-    if missed:
-        text += f" Missed the latency target or had failures: {', '.join(missed)}."
-    return Finding(title=title, verdict="recommended", text=text)
+    return Finding(title=title, verdict="recommended", text=text + tail)

@@ -13,8 +13,9 @@ from html import escape
 from pathlib import Path
 
 from reports.charts import Chart
-from reports.contents import ReportContents, Table, disagreements, display_tables
+from reports.contents import ReportContents, Table, disagreements, display_tables, knee_status, run_lines
 from reports.findings import Finding
+from reports.planning import workload_label
 from reports.storm import STORM_TITLE, storm_notes
 
 __all__ = ["render_html"]
@@ -106,16 +107,8 @@ def _figure(chart: Chart, report_dir: Path) -> str:
 
 def _runs(contents: ReportContents) -> str:
     items = []
-    for label, s in contents.results.summaries.items():
-        cpus = s.machine.get("cpus")
-        items.append(
-            f"<li><code>{escape(label)}</code>: {escape(s.source)}, {len(s.strategies)} strategies, "
-            f"seed {s.seed}, "
-            f"{escape(str(s.scenario.get('clients', '?')))} clients, "
-            f"{escape(str(s.machine.get('platform', 'unknown machine')))}"
-            + (f", {cpus} CPUs" if cpus else "")
-            + "</li>"
-        )
+    for label, text in run_lines(contents):
+        items.append(f"<li><code>{escape(label)}</code>: {escape(text)}</li>")
     return f'<ul class="runs">{"".join(items)}</ul>'
 
 
@@ -153,20 +146,23 @@ def render_html(contents: ReportContents, *, report_dir: str | Path) -> str:
     base = Path(report_dir)
     tables = display_tables(contents)
     sources = " and ".join(contents.results.sources) or "no"
+    label = escape(workload_label(contents.workload))
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>pollbench report</title><style>{_CSS}</style></head><body><main>",
         "<h1>pollbench report</h1>",
-        f'<p class="sub">Live-update strategies compared from {escape(sources)} results.</p>',
+        f'<p class="sub">Live-update strategies compared from {escape(sources)} results; planning '
+        f"workload <strong>{label}</strong>.</p>",
         _runs(contents),
         "<h2>Recommendation</h2>",
         _finding(contents.recommendation),
-        "<h2>The seed's claims</h2>",
+        f"<h2>The seed's claims, judged on {label}</h2>",
         *[_finding(c) for c in contents.claims],
         *_agreement(contents, tables),
-        "<h2>Capacity plan</h2>",
+        f"<h2>Capacity plan for {label}</h2>",
+        f"<p>{escape(knee_status(contents))}</p>",
         _table(tables["basis"]),
         _table(tables["plan"]),
         *_storm(contents, tables),

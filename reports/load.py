@@ -1,13 +1,14 @@
 """Loading results directories into one set of tidy pandas tables.
 
-A results directory is what the simulator or the load tests write: ``summary.json`` (required),
-``deliveries.parquet`` (optional, one row per delivered message) and ``capacity.json`` (optional, the steps
-of a capacity search, see :mod:`reports.capacity`). A directory without ``summary.json`` whose immediate
-subdirectories are results directories (e.g. ``out/sim`` and ``out/measured``) is loaded as all of them.
+A results directory is what the simulator or the load tests write: ``summary.json``, ``deliveries.parquet``
+(optional, one row per delivered message) and ``capacity.json`` (optional, knees in capacity schema 2, see
+:mod:`reports.capacity`). A directory holding only ``capacity.json`` (a knee search's) is loaded for its
+knees. A directory that is neither, such as a comparison's ``out/`` (``out/sim``, ``out/measured``,
+``out/plan``, ``out/knees/measured``...), is loaded as the results directories below it, two levels deep.
 
 Every run becomes rows of :attr:`ResultSet.runs` — one row per (run, strategy) with every metric flattened
-under its dotted JSON path (``latency_s.p95``, ``queue_wait_s.mean``, ``messages.sent``) — so a simulated and
-a measured run line up column for column.
+under its dotted JSON path (``latency_s.p95``, ``queue_wait_s.mean``, ``messages.sent``) and the workload
+the run is for — so a simulated and a measured run line up column for column.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from typing import Any
 
 import pandas as pd
 
+from pollbench.capacity import CapacityReport
 from pollbench.results import DELIVERY_COLUMNS, ResultsError, StrategyResult, Summary, read_summary
-from reports.capacity import CAPACITY_FILE, read_capacity
+from pollbench.workload import workload_of
+from reports.capacity import CAPACITY_FILE, knee_table, load_capacity, step_table
 
 __all__ = ["METRIC_COLUMNS", "ResultSet", "find_results_dirs", "flatten_strategy", "load_results"]
 
@@ -47,7 +50,18 @@ METRIC_COLUMNS: tuple[str, ...] = (
 )
 """Every numeric metric of a StrategyResult, by its dotted path in summary.json."""
 
-_RUN_COLUMNS = ("run", "source", "dir", "strategy", "clients", "server_processes", "seed", "duration_s")
+_RUN_COLUMNS = (
+    "run",
+    "source",
+    "workload",
+    "dir",
+    "strategy",
+    "clients",
+    "orders_per_client",
+    "server_processes",
+    "seed",
+    "duration_s",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,10 +73,13 @@ class ResultSet:
     deliveries: pd.DataFrame
     """DELIVERY_COLUMNS plus ``run`` and ``source``; empty when no run had deliveries.parquet."""
     capacity: pd.DataFrame
-    """Capacity-search steps: run, source, strategy, server_processes, slo_p99_s, clients, p99_s,
-    utilization, fail_ratio, ok; empty when no run had capacity.json."""
+    """Every probe of every knee (reports.capacity.STEP_COLUMNS); empty when no capacity.json was found."""
+    knees: pd.DataFrame
+    """Every knee (reports.capacity.KNEE_COLUMNS); empty when no capacity.json was found."""
     summaries: dict[str, Summary]
     """The parsed summary of each run, keyed by run label."""
+    capacity_reports: dict[str, CapacityReport]
+    """Each capacity.json as read by pollbench.capacity.read_capacity, keyed by run label."""
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -104,10 +121,11 @@ def flatten_strategy(result: StrategyResult) -> dict[str, Any]:
 
 
 def _is_results_dir(path: Path) -> bool:
-    """A directory with its own summary.json (a comparison's top-level one only points at its parts)."""
+    """A directory with its own summary.json (a comparison's top-level one only points at its parts), or
+    with a capacity.json alone (a knee search's)."""
     summary = path / "summary.json"
     if not summary.is_file():
-        return False
+        return (path / CAPACITY_FILE).is_file()
     try:
         with summary.open("rb") as f:
             head = f.read(200)
@@ -116,8 +134,23 @@ def _is_results_dir(path: Path) -> bool:
     return b'"kind": "pollbench-compare"' not in head
 
 
+def _below(parent: Path, depth: int) -> list[Path]:
+    """Results directories under `parent`, looking `depth` levels down past directories that are none.
+
+    Direct children come first, so they keep the short labels (``measured``) and a deeper namesake is
+    widened (``knees/measured``).
+    """
+    children = sorted(c for c in parent.iterdir() if c.is_dir())
+    found = [c for c in children if _is_results_dir(c)]
+    if depth > 1:
+        for child in children:
+            if not _is_results_dir(child):
+                found.extend(_below(child, depth - 1))
+    return found
+
+
 def find_results_dirs(paths: Iterable[str | Path]) -> list[Path]:
-    """The results directories named by `paths`, expanding a parent of results directories one level."""
+    """The results directories named by `paths`, expanding a parent of results directories two levels."""
     found: list[Path] = []
     for raw in paths:
         p = Path(raw)
@@ -130,7 +163,7 @@ def find_results_dirs(paths: Iterable[str | Path]) -> list[Path]:
         if _is_results_dir(p):
             found.append(p)
             continue
-        children = sorted(c for c in p.iterdir() if c.is_dir() and _is_results_dir(c))
+        children = _below(p, 2)
         if not children:
             raise ResultsError(f"{p}: no summary.json here or in its subdirectories; not a results directory")
         found.extend(children)
@@ -154,8 +187,10 @@ def _run_rows(label: str, path: Path, summary: Summary) -> list[dict[str, Any]]:
     ident = {
         "run": label,
         "source": summary.source,
+        "workload": workload_of(sc),
         "dir": str(path),
         "clients": int(sc.get("clients", 0) or 0),
+        "orders_per_client": int(sc.get("orders_per_client", 0) or 0),
         "server_processes": int(sc.get("server_processes", 1) or 1),
         "seed": summary.seed,
         "duration_s": float(sc.get("duration", float("nan")) or float("nan")),
@@ -193,24 +228,28 @@ def load_results(paths: Sequence[str | Path]) -> ResultSet:
         raise ResultsError("no results directory given")
     rows: list[dict[str, Any]] = []
     deliveries: list[pd.DataFrame] = []
-    capacity: list[pd.DataFrame] = []
+    capacity: dict[str, CapacityReport] = {}
     summaries: dict[str, Summary] = {}
     taken: set[str] = set()
     for path in find_results_dirs(paths):
-        summary = read_summary(path)
         label = _unique_label(path, taken)
+        if (path / CAPACITY_FILE).is_file():
+            capacity[label] = load_capacity(path)
+        if not (path / "summary.json").is_file():
+            continue  # a knee search's directory: capacity.json only
+        summary = read_summary(path)
         summaries[label] = summary
         rows.extend(_run_rows(label, path, summary))
         d = _deliveries(label, path, summary.source)
         if d is not None:
             deliveries.append(d)
-        if (path / CAPACITY_FILE).is_file():
-            capacity.append(read_capacity(path, run=label, default_source=summary.source))
     runs = pd.DataFrame(rows, columns=[*_RUN_COLUMNS, *METRIC_COLUMNS, "extra"])
     empty_deliveries = pd.DataFrame(columns=["run", "source", *DELIVERY_COLUMNS])
     return ResultSet(
         runs=runs,
         deliveries=pd.concat(deliveries, ignore_index=True) if deliveries else empty_deliveries,
-        capacity=pd.concat(capacity, ignore_index=True) if capacity else read_capacity(None),
+        capacity=step_table(capacity),
+        knees=knee_table(capacity),
         summaries=summaries,
+        capacity_reports=capacity,
     )

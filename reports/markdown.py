@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports.contents import ReportContents, Table, disagreements, display_tables
+from reports.contents import ReportContents, Table, disagreements, display_tables, knee_status, run_lines
+from reports.planning import workload_label
 from reports.storm import STORM_TITLE, storm_notes
 
 __all__ = ["markdown_table", "render_markdown"]
@@ -29,26 +30,16 @@ def markdown_table(table: Table) -> str:
     return "\n".join([f"*{table.caption}*", "", head, rule, *body])
 
 
-def _runs(contents: ReportContents) -> list[str]:
-    lines = []
-    for label, s in contents.results.summaries.items():
-        machine = s.machine.get("platform") or "unknown machine"
-        cpus = s.machine.get("cpus")
-        lines.append(
-            f"- `{label}`: {s.source}, {len(s.strategies)} strategies, seed {s.seed}, "
-            f"{s.scenario.get('clients', '?')} clients, {machine}" + (f", {cpus} CPUs" if cpus else "")
-        )
-    return lines
-
-
 def render_markdown(contents: ReportContents, *, report_dir: str | Path) -> str:
     """The whole summary as Markdown; chart links are relative to `report_dir`."""
     base = Path(report_dir)
     tables = display_tables(contents)
     rec = contents.recommendation
-    out = ["# pollbench report", "", "## Runs", "", *_runs(contents), ""]
-    out += [f"## {rec.title}", "", f"**{rec.verdict}** — {rec.text}", ""]
-    out += ["## The seed's claims", ""]
+    label = workload_label(contents.workload)
+    out = ["# pollbench report", "", f"Planning workload: **{label}**.", "", "## Runs", ""]
+    out += [f"- `{label}`: {text}" for label, text in run_lines(contents)]
+    out += ["", f"## {rec.title}", "", f"**{rec.verdict}** — {rec.text}", ""]
+    out += [f"## The seed's claims, judged on {label}", ""]
     out += [f"- {c.title}: **{c.verdict}**. {c.text}" for c in contents.claims]
     out.append("")
     if "agreement" in tables:
@@ -59,7 +50,8 @@ def render_markdown(contents: ReportContents, *, report_dir: str | Path) -> str:
         else:
             out += ["Every compared figure is within its bar.", ""]
         out += [markdown_table(tables["agreement"]), ""]
-    out += ["## Capacity plan", "", markdown_table(tables["basis"]), "", markdown_table(tables["plan"]), ""]
+    out += [f"## Capacity plan for {label}", "", knee_status(contents), ""]
+    out += [markdown_table(tables["basis"]), "", markdown_table(tables["plan"]), ""]
     if "storm" in tables:
         notes = storm_notes(contents.results)
         out += [f"## {STORM_TITLE}", "", notes[0], "", *[f"- {n}" for n in notes[1:]], ""]

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pollbench.strategies import Adaptive
+from sim.connections import chain_offsets, fetch_lanes, lane_order
 from sim.context import Progress, RunContext
 from sim.polling import ADMIN_PAGE_ORDERS, WINDOW_REQUESTS, server_pairs
 from sim.server import waits_in_any_order
@@ -106,6 +107,7 @@ def run_adaptive(strategy: Adaptive, ctx: RunContext, tally: Tally, progress: Pr
 def _adaptive_server(spec: Adaptive, ctx: RunContext, tally: Tally, server: int) -> None:
     clients = ctx.population.clients_of(server)
     rng = ctx.rng(spec.spec, server)
+    service = ctx.process_service(spec, server)
     rtt = ctx.rtt_s[clients]
     idx, loc = server_pairs(ctx, server)
     by_owner = stable_group_order(loc, clients.size)  # pairs are in commit order: (client, commit) order
@@ -115,7 +117,7 @@ def _adaptive_server(spec: Adaptive, ctx: RunContext, tally: Tally, server: int)
         *poll_schedule(
             spec,
             rng=rng,
-            commit_s=ctx.pairs.commit_s[idx],
+            commit_s=ctx.pairs.commit_s[idx] + ctx.visible_delay_s,  # a poll sees what is visible
             owner=loc,
             clients=clients.size,
             duration=ctx.duration,
@@ -124,27 +126,48 @@ def _adaptive_server(spec: Adaptive, ctx: RunContext, tally: Tally, server: int)
     )
     pi, group, g_poll = _since_groups(ctx, polls, idx)
     news = polls.found > 0
-    parent_srv = ctx.service.draw_indexed(
-        rng, np.array([ctx.service.mean("orders_304"), ctx.service.mean("orders_200")]), news.view(np.int8)
+    parent_srv = service.draw_indexed(
+        rng, np.array([service.mean("orders_304"), service.mean("orders_200")]), news.view(np.int8)
     )
-    child_at = polls.time[g_poll] + parent_srv[g_poll] + rtt[polls.client[g_poll]]
-    child_srv = ctx.service.draw_kind(rng, "since", child_at.size)
+    # The `since` GETs of one poll run in lanes (one for a customer, six for an admin), each leaving when
+    # the one before it in its lane has answered; placed open loop, their waits added to the deliveries.
+    requester = polls.client[g_poll]
+    order, first = lane_order(np.r_[True, g_poll[1:] != g_poll[:-1]], fetch_lanes(ctx.population,
+                              clients[requester]))  # fmt: skip
+    item = np.arange(g_poll.size)
+    if order is not None:
+        item[order] = np.arange(order.size)
+        g_poll, requester = g_poll[order], requester[order]
+    child_srv = service.draw_kind(rng, "since", g_poll.size)
+    child_at = polls.time[g_poll] + parent_srv[g_poll] + rtt[requester]
+    child_at += chain_offsets(child_srv + rtt[requester], first)
     services = np.concatenate([parent_srv, child_srv])
-    waits = waits_in_any_order(np.concatenate([polls.time, child_at]), services, chunk=WINDOW_REQUESTS)
+    fifo = service.fifo()
+    waits = waits_in_any_order(
+        np.concatenate([polls.time, child_at]), services, chunk=WINDOW_REQUESTS, fifo=fifo
+    )
+    fifo.close(ctx.duration)
+    tally.add_loop(scale=service.scale, loop=fifo)
     tally.add_waits(waits, services)
-    w_poll, w_child = waits[: polls.time.size], waits[polls.time.size :]
+    # What the open-loop layout left out: queueing and cold start of the orders GET and of the fetches
+    # before each one in its lane.
+    n_polls = polls.time.size
+    w_child, s_child = waits[n_polls:], services[n_polls:]
+    head_poll = g_poll[np.maximum.accumulate(np.where(first, np.arange(first.size), 0))]
+    delay = waits[head_poll] + services[head_poll] - parent_srv[head_poll]
+    delay += chain_offsets(w_child + s_child - child_srv, first)
     _count(ctx, tally, clients, polls, child_at.size, pi)
-    c = polls.client[g_poll[group]]
-    received = child_at[group] + w_poll[g_poll[group]] + w_child[group] + child_srv[group] + rtt[c] / 2.0
+    done = child_at + delay + w_child + s_child
+    at = item[group]
     tally.add_deliveries(
         commit_s=ctx.pairs.commit_s[pi],
-        received_s=received,
+        received_s=done[at] + rtt[requester[at]] / 2.0,
         client=ctx.pairs.client[pi],
         order=ctx.pairs.order[pi],
         seq=ctx.pairs.seq[pi],
     )
     tally.add_activity(clients[polls.client], polls.time - rtt[polls.client] / 2.0)
-    tally.add_activity(clients[polls.client[g_poll]], child_at - rtt[polls.client[g_poll]] / 2.0)
+    tally.add_activity(clients[requester], child_at - rtt[requester] / 2.0)
     tally.extra["mean_interval_s"] = float(ctx.duration * clients.size / max(1, polls.time.size))
 
 

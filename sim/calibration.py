@@ -163,6 +163,15 @@ class ColdStart:
             return np.zeros_like(g)
         return (self.max_ms / 1000.0) * -np.expm1(-g / (self.tau_ms / 1000.0))
 
+    def exposure_s2(self, idle_s: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """The penalty integrated over idle spells of `idle_s` seconds, ``∫₀^g penalty_s(u) du`` (s²): a
+        job arriving at a uniformly random moment of the spell pays this divided by g on average."""
+        g = np.maximum(np.asarray(idle_s, dtype=np.float64), 0.0)
+        if self.max_ms <= 0:
+            return np.zeros_like(g)
+        tau = self.tau_ms / 1000.0
+        return (self.max_ms / 1000.0) * (g + tau * np.expm1(-g / tau))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Calibration:

@@ -1,158 +1,210 @@
-"""Capacity search: clients one server process holds under an SLO, and processes needed for M users.
+"""Simulated capacity: the knee of one server process, searched and judged as a measured knee is.
 
-For one strategy the SLO is met when the simulated p99 delivery latency stays under a bound, the event loop's
-offered load stays under a utilization ceiling, and open connections (push streams, parked long-polls) fit a
-memory budget. Feasibility falls as clients grow, so the largest feasible count is found by doubling until the
-SLO breaks and then bisecting (to ~2 %). Servers for M users = ceil(M / max clients per process).
+A probe simulates `n` clients of the scenario on one process (fast path) and judges the result with the
+shared :class:`pollbench.capacity.Slo`; :func:`pollbench.capacity.search_knee` grows and bisects.
+:func:`replay` simulates exactly the client counts a measured search probed, so every measured step can
+be shown next to its simulated twin.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
 
-from pollbench.results import StrategyResult
+from pollbench.capacity import (
+    MIN_MESSAGE_RATE,
+    CapacityReport,
+    Knee,
+    KneeStep,
+    Slo,
+    knee_from_search,
+    probe_scenario,
+    search_knee,
+    with_full_core,
+)
+from pollbench.results import StrategyResult, machine_info
 from pollbench.scenario import Scenario
 from pollbench.strategies import Strategy
 from sim.calibration import Calibration
 from sim.context import build_context
 from sim.run import simulate_strategy
 
-__all__ = ["CapacityResult", "Slo", "max_clients_per_process", "servers_needed"]
+__all__ = [
+    "GROWTH",
+    "MAX_CLIENTS",
+    "START",
+    "TOLERANCE",
+    "replay",
+    "simulated_capacity",
+    "simulated_knee",
+    "simulated_step",
+]
 
+START = 64
+"""First client count of a simulated search."""
+GROWTH = 2.0
+"""Factor between client counts while growing."""
+TOLERANCE = 0.02
+"""Bisect until the first failing count is within this share of the last good one."""
 MAX_CLIENTS = 10_000_000
-"""Search ceiling: a process holding more than this is reported as '>= MAX_CLIENTS'."""
+"""Search ceiling: a process holding more than this is reported as a ceiling."""
+
+OnStep = Callable[[KneeStep], None]
+"""Called with every simulated probe as soon as it is judged."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Slo:
-    """What one server process must deliver."""
+def simulated_step(
+    strategy: Strategy,
+    base: Scenario,
+    slo: Slo,
+    calibration: Calibration,
+    clients: int,
+    *,
+    min_message_rate: float = MIN_MESSAGE_RATE,
+) -> KneeStep:
+    """`clients` of the workload on one process running `strategy`, simulated and judged by `slo`.
 
-    p99_s: float = 15.0
-    """Largest acceptable p99 delivery latency, seconds."""
-    utilization: float = 0.7
-    """Largest acceptable offered load of the event loop (busy fraction)."""
-    memory_bytes: int = 2 * 1024**3
-    """Memory the process may spend on open connections."""
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.p99_s) and self.p99_s > 0):
-            raise ValueError(f"p99 SLO must be a positive number of seconds, got {self.p99_s!r}")
-        if not (0 < self.utilization <= 1):
-            raise ValueError(f"utilization SLO must be in (0, 1], got {self.utilization!r}")
-        if self.memory_bytes <= 0:
-            raise ValueError(f"memory budget must be positive, got {self.memory_bytes!r}")
-
-    def violations(self, result: StrategyResult, memory_per_connection: int) -> list[str]:
-        """Which bounds a simulated result breaks (empty when the SLO is met)."""
-        broken = []
-        if result.messages.sent and not result.latency_s.p99 <= self.p99_s:  # nothing delivered: broken
-            broken.append("p99")
-        if result.extra.get("offered_load", result.server_utilization) > self.utilization:
-            broken.append("utilization")
-        if result.open_connections * memory_per_connection > self.memory_bytes:
-            broken.append("memory")
-        return broken
+    The probe's scenario is the measured search's (:func:`pollbench.capacity.probe_scenario`: customers
+    only, every message to its order's customer, at least `min_message_rate` messages a second).
+    Utilization is the busy share of the process's quota (its offered load, which may exceed 1); memory is
+    the idle server's RSS plus its connections (keep-alive and streams at their calibrated sizes); a
+    simulation has no failed requests.
+    """
+    scenario = probe_scenario(base, clients, min_message_rate=min_message_rate).override(
+        strategies=[strategy.spec]
+    )
+    result, _ = simulate_strategy(strategy, build_context(scenario, calibration), engine="fast")
+    return judged(strategy, result, slo, calibration, clients=clients, duration_s=scenario.duration)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CapacityResult:
-    """Capacity of one server process for one strategy."""
+def judged(
+    strategy: Strategy,
+    result: StrategyResult,
+    slo: Slo,
+    calibration: Calibration,
+    *,
+    clients: int,
+    duration_s: float,
+) -> KneeStep:
+    """The :class:`KneeStep` of one simulated result."""
+    offered = float(result.extra.get("offered_load", result.server_utilization))
+    memory = float(result.extra.get("connection_memory_bytes", 0.0))
+    rss = calibration.baseline_rss_bytes + memory
+    broken = slo.judge(
+        strategy,
+        p99_s=result.latency_s.p99,
+        messages=result.messages.delivered,
+        utilization=offered,
+        fail_ratio=0.0,
+        open_connections=result.open_connections,
+        connection_limit=calibration.connection_limit,
+        rss_bytes=rss,
+    )
+    keys = ("connection_factor", "server_cpu_quota", "cold_start_busy_s", "post_busy_s", "streams")
+    return KneeStep(
+        clients=clients,
+        p50_s=result.latency_s.p50,
+        p99_s=result.latency_s.p99,
+        server_utilization=offered,
+        open_connections=result.open_connections,
+        rss_bytes=rss,
+        fail_ratio=0.0,
+        ok=not broken,
+        limited_by=broken,
+        messages=result.messages.delivered,
+        detail={
+            "offered_load": offered,
+            "connection_memory_bytes": memory,
+            "baseline_rss_bytes": float(calibration.baseline_rss_bytes),
+            "connection_limit": calibration.connection_limit,
+            "requests_per_s": result.requests_per_s,
+            "queue_wait_p99_s": result.queue_wait_s.p99,
+            "duration_s": duration_s,
+            **{k: result.extra[k] for k in keys if k in result.extra},
+        },
+    )
 
-    strategy: str
-    """Canonical strategy spec."""
-    max_clients: int
-    """Most clients one process holds within the SLO (0 if even one client breaks it)."""
-    limited_by: list[str]
-    """SLO bounds broken just above max_clients (empty if the search ceiling was hit)."""
-    at_max: dict[str, float]
-    """p99 latency, offered load and connection memory at max_clients."""
-    evaluations: int
-    """Simulations run by the search."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+def replay(
+    strategy: Strategy,
+    base: Scenario,
+    slo: Slo,
+    calibration: Calibration,
+    clients: Iterable[int],
+    *,
+    min_message_rate: float = MIN_MESSAGE_RATE,
+    on_step: OnStep | None = None,
+) -> tuple[KneeStep, ...]:
+    """Simulate exactly these client counts (a measured search's probes, in its order)."""
+    steps = []
+    for n in clients:
+        step = simulated_step(strategy, base, slo, calibration, n, min_message_rate=min_message_rate)
+        if on_step:
+            on_step(step)
+        steps.append(step)
+    return tuple(steps)
 
 
-def servers_needed(users: int, max_clients: int) -> int | None:
-    """Processes needed for `users` clients; None when one client already breaks the SLO."""
-    if max_clients <= 0:
-        return None
-    return max(1, math.ceil(users / max_clients))
-
-
-def max_clients_per_process(
+def simulated_knee(
     strategy: Strategy,
     base: Scenario,
     slo: Slo,
     calibration: Calibration,
     *,
-    tolerance: float = 0.02,
-    on_step: Callable[[int, bool], None] | None = None,
-) -> CapacityResult:
-    """Largest client count one process serves for `strategy` within `slo` (doubling, then bisection)."""
-    evaluations = 0
-    memo: dict[int, tuple[bool, list[str], dict[str, float]]] = {}
+    start: int = START,
+    growth: float = GROWTH,
+    tolerance: float = TOLERANCE,
+    ceiling: int = MAX_CLIENTS,
+    min_message_rate: float = MIN_MESSAGE_RATE,
+    on_step: OnStep | None = None,
+) -> Knee:
+    """The knee of `strategy` on one process of the scenario (its quota), with its whole-core figures."""
 
-    def check(n: int) -> bool:
-        nonlocal evaluations
-        if n not in memo:
-            evaluations += 1
-            scenario = base.override(clients=n, server_processes=1, strategies=[strategy.spec])
-            ctx = build_context(scenario, calibration)
-            result, _ = simulate_strategy(strategy, ctx, engine="fast")
-            broken = slo.violations(result, calibration.memory_per_connection_bytes)
-            memo[n] = (
-                not broken,
-                broken,
-                {
-                    "p99_s": result.latency_s.p99,
-                    "offered_load": float(result.extra.get("offered_load", result.server_utilization)),
-                    "connection_memory_bytes": result.open_connections
-                    * calibration.memory_per_connection_bytes,
-                },
-            )
+    def probe(n: int) -> KneeStep:
+        step = simulated_step(strategy, base, slo, calibration, n, min_message_rate=min_message_rate)
+        if on_step:
+            on_step(step)
+        return step
+
+    outcome = search_knee(
+        probe, start=min(start, ceiling), ceiling=ceiling, growth=growth, tolerance=tolerance
+    )
+    knee = knee_from_search(
+        outcome, strategy=strategy.spec, source="sim", server_cpu_quota=base.server_cpu_quota
+    )
+    limit = min(slo.connections or calibration.connection_limit, calibration.connection_limit)
+    return with_full_core(knee, connection_limit=limit, memory_budget_bytes=slo.memory_bytes)
+
+
+def simulated_capacity(
+    strategies: Sequence[Strategy],
+    base: Scenario,
+    slo: Slo,
+    calibration: Calibration,
+    *,
+    workload: str,
+    min_message_rate: float = MIN_MESSAGE_RATE,
+    on_step: Callable[[str, KneeStep], None] | None = None,
+) -> CapacityReport:
+    """Every strategy's simulated knee as one capacity report (what ``capacity.json`` holds)."""
+    knees = []
+    for strategy in strategies:
+
+        def report(step: KneeStep, spec: str = strategy.spec) -> None:
             if on_step:
-                on_step(n, not broken)
-        return memo[n][0]
+                on_step(spec, step)
 
-    if not check(1):
-        return CapacityResult(
-            strategy=strategy.spec,
-            max_clients=0,
-            limited_by=memo[1][1],
-            at_max=memo[1][2],
-            evaluations=evaluations,
+        knees.append(
+            simulated_knee(
+                strategy, base, slo, calibration, min_message_rate=min_message_rate, on_step=report
+            )
         )
-    good, bad = 1, None
-    n = 64
-    while n <= MAX_CLIENTS:
-        if check(n):
-            good, n = n, n * 2
-        else:
-            bad = n
-            break
-    if bad is None:
-        return CapacityResult(
-            strategy=strategy.spec,
-            max_clients=good,
-            limited_by=[],
-            at_max=memo[good][2],
-            evaluations=evaluations,
-        )
-    while bad - good > max(1, int(good * tolerance)):
-        mid = (good + bad) // 2
-        if check(mid):
-            good = mid
-        else:
-            bad = mid
-    return CapacityResult(
-        strategy=strategy.spec,
-        max_clients=good,
-        limited_by=memo[bad][1],
-        at_max=memo[good][2],
-        evaluations=evaluations,
+    scenario = base.to_dict()
+    scenario["calibration_values"] = calibration.to_dict()
+    return CapacityReport(
+        source="sim",
+        workload=workload,
+        scenario=scenario,
+        slo=slo,
+        knees=tuple(knees),
+        machine=machine_info(),
     )

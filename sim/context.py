@@ -15,7 +15,9 @@ import numpy as np
 import numpy.typing as npt
 
 from pollbench.scenario import Scenario
+from pollbench.strategies import Strategy
 from sim.calibration import Calibration
+from sim.connections import process_connections
 from sim.network import client_rtts
 from sim.server import ServiceModel
 from sim.tally import Tally
@@ -62,6 +64,18 @@ class RunContext:
         """Simulated seconds."""
         return self.scenario.duration
 
+    @property
+    def visible_delay_s(self) -> float:
+        """From a message's commit time (its createdAt) until polls, long-polls and pushes can see it: the
+        commit itself (group commit and fsync on the writer thread, ``calibration.commit_ms``)."""
+        return self.calibration.commit_ms / 1000.0
+
+    def process_service(self, strategy: Strategy, server: int) -> ServiceModel:
+        """The service model of process `server` under `strategy`: scaled by the connections the strategy
+        holds there in steady state and by the scenario's CPU quota."""
+        connections = process_connections(strategy, self.population, server)
+        return self.service.on_process(connections=connections, quota=self.scenario.server_cpu_quota)
+
     def rng(self, *names: str | int) -> np.random.Generator:
         """An independent random stream named by `names` (stable across runs and strategy sets)."""
         key = [zlib.crc32(str(n).encode()) for n in names]
@@ -76,6 +90,8 @@ class RunContext:
             energy_clients=self.energy_clients,
             expected_requests=expected_requests,
             record_stride=max(1, -(-len(self.pairs) // RECORD_CAP)),
+            memory_per_keepalive_bytes=self.calibration.memory_per_keepalive_bytes,
+            memory_per_stream_bytes=self.calibration.memory_per_connection_bytes,
         )
 
 

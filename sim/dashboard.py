@@ -20,7 +20,7 @@ from pollbench.strategies import SeedDashboard
 from sim.context import Progress, RunContext
 from sim.network import full_get_bytes, orders_get_bytes
 from sim.polling import ADMIN_PAGE_ORDERS, WINDOW_REQUESTS, energy_locals, period_columns, server_pairs
-from sim.server import FifoServer
+from sim.server import ServiceModel
 from sim.tally import Tally
 
 __all__ = ["run_seed_dashboard"]
@@ -59,7 +59,9 @@ class _Layout:
     """Columns holding an order-list GET (one per poll)."""
 
 
-def _layout(ctx: RunContext, server: int, period: float, rng: np.random.Generator) -> _Layout:
+def _layout(
+    ctx: RunContext, server: int, period: float, rng: np.random.Generator, service: ServiceModel
+) -> _Layout:
     pop, wire = ctx.population, ctx.calibration.bytes
     clients = pop.clients_of(server)
     rtt = ctx.rtt_s[clients]
@@ -67,7 +69,7 @@ def _layout(ctx: RunContext, server: int, period: float, rng: np.random.Generato
     base = np.cumsum(chain) - chain
     owner = np.repeat(np.arange(clients.size, dtype=np.int64), chain)
     step = np.arange(owner.size, dtype=np.int64) - base[owner]
-    s_list, s_full = ctx.service.mean("orders_200"), ctx.service.mean("full_messages")
+    s_list, s_full = service.mean("orders_200"), service.mean("full_messages")
     # GET j of the chain leaves once GET j-1 has answered: one RTT plus (mean) service per step.
     lead = np.where(step > 0, s_list + (step - 1) * s_full, 0.0) + step * rtt[owner]
     offset = rng.uniform(0.0, period, clients.size)[owner] + lead
@@ -101,8 +103,8 @@ class _Found:
     """Tick of that GET."""
     period: IntArray
     """Period in which that GET reaches the server."""
-    commit: FloatArray
-    """Commit times (ascending)."""
+    visible: FloatArray
+    """When each message became visible to the server's readers (ascending): commit + commit time."""
 
 
 def _found(ctx: RunContext, server: int, lay: _Layout, period: float, tally: Tally) -> _Found:
@@ -111,7 +113,8 @@ def _found(ctx: RunContext, server: int, lay: _Layout, period: float, tally: Tal
     tally.sent += idx.size
     order_in = ctx.pairs.order[idx] - lay.clients[loc] * pop.orders_per_customer
     slot = lay.base[loc] + np.where(lay.clients[loc] >= pop.customers, 0, 1 + order_in)
-    tick = np.ceil((ctx.pairs.commit_s[idx] - lay.offset[slot]) / period).astype(np.int64)
+    visible = ctx.pairs.commit_s[idx] + ctx.visible_delay_s
+    tick = np.ceil((visible - lay.offset[slot]) / period).astype(np.int64)
     when = tick + lay.shift[slot]
     ok = when * period + lay.inner[lay.column[slot]] < ctx.duration
     return _Found(
@@ -120,7 +123,7 @@ def _found(ctx: RunContext, server: int, lay: _Layout, period: float, tally: Tal
         slot=slot[ok],
         tick=tick[ok],
         period=when[ok],
-        commit=ctx.pairs.commit_s[idx[ok]],
+        visible=visible[ok],
     )
 
 
@@ -166,12 +169,13 @@ def run_seed_dashboard(
 def _seed_server(strategy: SeedDashboard, ctx: RunContext, tally: Tally, server: int) -> None:
     period, duration = strategy.interval_s, ctx.duration
     rng = ctx.rng(strategy.spec, server)
-    lay = _layout(ctx, server, period, rng)
+    service = ctx.process_service(strategy, server)
+    lay = _layout(ctx, server, period, rng, service)
     found = _found(ctx, server, lay, period, tally)
     periods = math.ceil(duration / period)
     news_ticks = _news_ticks(found, lay, periods)
     energy_slots = np.flatnonzero(np.isin(lay.owner, energy_locals(ctx, lay.clients)))
-    fifo = FifoServer()
+    fifo = service.fifo()
     polls_before = tally.polls
     ncol = lay.inner.size
     prev_w: FloatArray = np.zeros((0, ncol))
@@ -194,6 +198,8 @@ def _seed_server(strategy: SeedDashboard, ctx: RunContext, tally: Tally, server:
             owners = np.broadcast_to(lay.clients[lay.owner[energy_slots]], sends.shape)
             tally.add_activity(owners.ravel(), sends.ravel())
         prev_w = w2d
+    fifo.close(duration)
+    tally.add_loop(scale=service.scale, loop=fifo)
     tally.empty_polls += max(0, tally.polls - polls_before - news_ticks)
 
 
@@ -230,8 +236,9 @@ def _deliver(
     prev_w: FloatArray,
 ) -> None:
     """Deliveries made by the GETs of periods p0..p1-1."""
-    # The fetching GET reaches the server within a period of the commit: a slice of commits covers the window.
-    lo, hi = np.searchsorted(found.commit, [(p0 - 1) * period, p1 * period], side="right")
+    # The fetching GET reaches the server within a period of the message becoming visible: a slice of
+    # visible times covers the window.
+    lo, hi = np.searchsorted(found.visible, [(p0 - 1) * period, p1 * period], side="right")
     sel = lo + np.flatnonzero((found.period[lo:hi] >= p0) & (found.period[lo:hi] < p1))
     loc, slot = found.loc[sel], found.slot[sel]
     flat = (found.period[sel] - p0) * lay.inner.size + lay.column[slot]

@@ -30,6 +30,7 @@ from pollbench.strategies import (
 )
 from sim.calibration import RequestKind
 from sim.context import Progress, RunContext
+from sim.server import ServiceModel
 from sim.tally import Tally
 
 __all__ = ["EventLoop", "MessageBoard", "run_des"]
@@ -40,13 +41,40 @@ DRAIN_S = 120.0
 
 
 class EventLoop:
-    """One server process: a FIFO single server with per-kind service times."""
+    """One server process: a FIFO single server with per-kind service times at the process's speed.
 
-    def __init__(self, env: simpy.Environment, ctx: RunContext, rng: np.random.Generator) -> None:
-        self.env, self.ctx, self.rng = env, ctx, rng
+    A job that finds the clerk idle pays the cold-start penalty of the idle gap, exactly (the fast path
+    computes the same as a fixed point, sim.server.FifoServer).
+    """
+
+    def __init__(
+        self, env: simpy.Environment, ctx: RunContext, rng: np.random.Generator, service: ServiceModel
+    ) -> None:
+        self.env, self.ctx, self.rng, self.service = env, ctx, rng, service
         self.clerk = simpy.Resource(env, capacity=1)
         self.waits: list[float] = []
         self.services: list[float] = []
+        self.free_at = 0.0
+        """When the clerk finished its last job (the loop is idle at the start)."""
+        self.penalty_s = 0.0
+        """Cold-start penalties paid so far."""
+        self.exposure_s2 = 0.0
+        """Penalty integrated over the idle time so far (see sim.server.FifoServer.exposure_s2)."""
+
+    def _cold_start(self, until: float) -> float:
+        """Penalty of a job starting at `until` on an idle clerk; counts the idle spell's exposure (up to
+        the run's end)."""
+        cold, gap = self.ctx.calibration.cold_start, until - self.free_at
+        if gap <= 0 or cold.max_ms <= 0:
+            return 0.0
+        inside = min(until, self.ctx.duration) - self.free_at
+        if inside > 0:
+            self.exposure_s2 += float(cold.exposure_s2(inside)) / self.service.quota
+        return float(cold.penalty_s(gap)) / self.service.quota
+
+    def close(self) -> None:
+        """Count the idle spell from the last job to the run's end."""
+        self._cold_start(self.ctx.duration)
 
     def job(
         self, kind: RequestKind | Callable[[Any], RequestKind], on_start: Callable[[], Any] | None = None
@@ -60,10 +88,14 @@ class EventLoop:
             yield turn
             value = on_start() if on_start else None
             chosen = kind(value) if callable(kind) else kind
-            service = float(self.ctx.service.draw_kind(self.rng, chosen, 1)[0])
+            service = float(self.service.draw_kind(self.rng, chosen, 1)[0])
+            penalty = self._cold_start(self.env.now)
+            service += penalty
+            self.free_at = self.env.now + service
             if arrived < self.ctx.duration:
                 self.waits.append(self.env.now - arrived)
                 self.services.append(service)
+                self.penalty_s += penalty
             yield self.env.timeout(service)
         return value
 
@@ -82,9 +114,11 @@ class MessageBoard:
         return (client, -1) if client >= self.ctx.population.customers else (client, order)
 
     def committer(self) -> Proc:
-        """Commit every message at its time; push it to listeners or keep it for polls, wake long-polls."""
+        """Make every message visible once committed (``commit_ms`` after its createdAt); push it to
+        listeners or keep it for polls, wake long-polls."""
         pairs = self.ctx.pairs
-        for pair, t in enumerate(pairs.commit_s.tolist()):
+        delay = self.ctx.visible_delay_s
+        for pair, t in enumerate((pairs.commit_s + delay).tolist()):
             if t > self.env.now:
                 yield self.env.timeout(t - self.env.now)
             client, order = int(pairs.client[pair]), int(pairs.order[pair])
@@ -162,7 +196,7 @@ def _push_client(
         env.process(_push_one(env, loop, pair, rtt, tally, per_message))
 
     board.listeners[client] = pushed
-    tally.connection_s += ctx.duration
+    tally.stream_s += ctx.duration
     yield env.timeout(phase)
     while env.now < ctx.duration:
         env.process(loop.job("heartbeat" if sse else "ping"))
@@ -186,7 +220,10 @@ def run_des(strategy: Strategy, ctx: RunContext, tally: Tally, progress: Progres
 
     env = simpy.Environment()
     rng = ctx.rng("des", strategy.spec)
-    loops = [EventLoop(env, ctx, ctx.rng("des", strategy.spec, s)) for s in range(ctx.population.servers)]
+    loops = [
+        EventLoop(env, ctx, ctx.rng("des", strategy.spec, s), ctx.process_service(strategy, s))
+        for s in range(ctx.population.servers)
+    ]
     board = MessageBoard(env, ctx)
     tally.sent += len(ctx.pairs)
     env.process(board.committer())
@@ -214,5 +251,7 @@ def run_des(strategy: Strategy, ctx: RunContext, tally: Tally, progress: Progres
         if progress:
             progress(i / steps)
     for loop in loops:
+        loop.close()
+        tally.add_loop(scale=loop.service.scale, loop=loop)
         waits = np.asarray(loop.waits)
         tally.add_waits(waits, np.asarray(loop.services))

@@ -169,7 +169,7 @@ def _channels(ctx: RunContext, clients: IntArray) -> tuple[IntArray, IntArray]:
 def _channel_pairs(
     ctx: RunContext, server: int, clients: IntArray, first_channel: IntArray, channels: int
 ) -> tuple[IntArray, FloatArray, IntArray, IntArray]:
-    """The server's pairs grouped per channel in commit order: indices, commits, and each channel's slice."""
+    """The server's pairs grouped per channel in commit order: indices, visible times, channel slices."""
     pop = ctx.population
     idx, loc = server_pairs(ctx, server)
     in_order = ctx.pairs.order[idx] - clients[loc] * pop.orders_per_customer
@@ -177,29 +177,34 @@ def _channel_pairs(
     by_chan = stable_group_order(chan, channels)  # pairs are in commit order: (channel, commit) order
     idx, chan = idx[by_chan], chan[by_chan]
     end = np.cumsum(np.bincount(chan, minlength=channels))
-    return idx, ctx.pairs.commit_s[idx], np.r_[0, end[:-1]].astype(np.int64), end
+    visible = ctx.pairs.commit_s[idx] + ctx.visible_delay_s  # a commit wakes its waiters once it is visible
+    return idx, visible, np.r_[0, end[:-1]].astype(np.int64), end
 
 
 def _longpoll_server(spec: LongPoll, ctx: RunContext, tally: Tally, server: int) -> None:
     clients = ctx.population.clients_of(server)
     rng = ctx.rng(spec.spec, server)
+    service = ctx.process_service(spec, server)
     rtt = ctx.rtt_s[clients]
     owner, first_channel = _channels(ctx, clients)
     idx, commits, ptr, end = _channel_pairs(ctx, server, clients, first_channel, owner.size)
     tally.sent += idx.size
     at = -rng.uniform(0.0, spec.timeout_s, owner.size)  # parked since before the run began (steady state)
-    s_reply, s_timeout = ctx.service.mean("longpoll_reply"), ctx.service.mean("longpoll_timeout")
+    s_reply, s_timeout = service.mean("longpoll_reply"), service.mean("longpoll_timeout")
     sched = _Schedule(commits=commits, ptr=ptr, end=end, timeout=spec.timeout_s, duration=ctx.duration)
     t_all, kind, ch, lo, hi, held = sched.run(at, rtt[owner], s_reply, s_timeout)
     del sched
     # Channel owners fit int32 (one server's clients); the job table is ~10^8 rows at 10^5 clients.
     jobs = _Jobs(time=t_all, kind=kind, owner=owner.astype(np.int32)[ch], lo=lo, hi=hi)
     del ch
-    means = np.array([s_reply, ctx.service.mean("longpoll_register"), s_reply, s_timeout])
-    services = ctx.service.draw_indexed(rng, means, jobs.kind)
-    waits = waits_in_any_order(jobs.time, services, chunk=WINDOW_REQUESTS)
+    means = np.array([s_reply, service.mean("longpoll_register"), s_reply, s_timeout])
+    services = service.draw_indexed(rng, means, jobs.kind)
+    fifo = service.fifo()
+    waits = waits_in_any_order(jobs.time, services, chunk=WINDOW_REQUESTS, fifo=fifo)
+    fifo.close(ctx.duration)
+    tally.add_loop(scale=service.scale, loop=fifo)
     tally.add_waits(waits, services)
-    tally.connection_s += held
+    tally.stream_s += held  # parked; the channel's connection stays open (keep-alive) between requests
     _count(ctx, tally, jobs, idx)
     waits += services  # now the sojourn: wait plus service
     del services

@@ -258,7 +258,7 @@ def reconnect_storm(
     )
     order = np.argsort(arrivals, kind="stable")
     a, s = arrivals[order], service.draw(rng, means[order])
-    fifo = FifoServer()
+    fifo = FifoServer(cold_start=service.calibration.cold_start, quota=service.quota)
     fifo.free_at = restart.downtime_s  # the restarted loop starts empty when the port opens
     waits = fifo.process_trusted(a, s)
     is_reconnect = order < load.reconnects_s.size
@@ -303,7 +303,7 @@ def storm_after_run(
 ) -> StrategyResult:
     """`result` with the storm of one restart of process 0 after `downtime_s` (its customers; admins are few).
 
-    Uses the run's service model, the shared default backoff and, for adaptive, the mean interval the run
+    Uses process 0's service model, the shared default backoff and, for adaptive, the mean interval the run
     measured; the random stream is named after the strategy, so the storm does not depend on which other
     strategies ran.
     """
@@ -317,5 +317,8 @@ def storm_after_run(
         orders_per_client=population.orders_per_customer,
         poll_interval_s=interval if usable else None,
     )
-    storm = reconnect_storm(strategy, restart, ctx.service, ctx.rng("reconnect-storm", strategy.spec))
+    # Process 0's speed: the connections it held before the crash (the cache working set comes back with
+    # the clients) and the scenario's quota.
+    service = ctx.process_service(strategy, 0)
+    storm = reconnect_storm(strategy, restart, service, ctx.rng("reconnect-storm", strategy.spec))
     return dataclasses.replace(result, reconnect_storm=storm)

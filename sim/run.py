@@ -23,11 +23,12 @@ from pollbench.results import StrategyResult, Summary, machine_info
 from pollbench.scenario import Scenario
 from pollbench.strategies import Strategy, parse_strategies
 from sim.calibration import Calibration, load_calibration
+from sim.connections import process_connections
 from sim.context import RECORD_CAP, RunContext, build_context
 from sim.energy import RadioModel
 from sim.reconnect import storm_after_run
 from sim.strategies import expected_cost_s, expected_requests, fast_model
-from sim.tally import Tally
+from sim.tally import LoopRecord, Tally
 
 __all__ = [
     "DES_MAX_REQUESTS",
@@ -70,14 +71,37 @@ def count_posts(ctx: RunContext, tally: Tally) -> None:
 
     A POST (parse, validate, commit with fsync, fan out) costs several times a poll; with push, posts are
     most of the server's work. They enter the utilization, not the queue model (short jobs spread like the
-    messages themselves), so queue waits are slightly optimistic at high load. A forced service time
-    (``--service-time-ms``, the closed-form validations) models the receivers' requests alone.
+    messages themselves), so queue waits are slightly optimistic at high load. Senders are spread over the
+    processes like everyone else: each process handles its share at its own speed (connection factor and
+    quota). A POST finds the loop idle as often as a moment picked at random does (Poisson commits see
+    time averages), so its cold start is the loop's idle exposure over the run's length; the POSTs'
+    own busy time is not taken out of that idle time (second order: at light load POSTs are rare against
+    the idle time, at saturation there is none). A forced service time (``--service-time-ms``, the
+    closed-form validations) models the receivers' requests alone.
     """
     if ctx.service.forced_ms is not None:
         return
-    busy = ctx.posts * ctx.service.mean("post")
-    tally.busy_s += busy
-    tally.extra["post_busy_s"] = busy
+    loops = tally.loops or [LoopRecord(scale=ctx.service.scale, exposure_s2=0.0, penalty_s=0.0)]
+    share = ctx.posts / len(loops)
+    busy = cold = 0.0
+    for loop in loops:
+        busy += share * ctx.service.mean("post") * loop.scale
+        cold += share * loop.exposure_s2 / ctx.duration
+    tally.busy_s += busy + cold
+    tally.extra["post_busy_s"] = busy + cold
+    tally.extra["post_cold_start_s"] = cold
+
+
+def count_connections(strategy: Strategy, ctx: RunContext, tally: Tally) -> None:
+    """Every connection the strategy's clients hold in steady state, open for the whole run (keep-alive
+    between polls, parked long-polls, push streams): the same count for both engines."""
+    pop = ctx.population
+    held = sum(process_connections(strategy, pop, s) for s in range(pop.servers))
+    tally.connection_s += held * ctx.duration
+    quota = ctx.scenario.server_cpu_quota
+    tally.extra["server_cpu_quota"] = quota
+    factors = [ctx.process_service(strategy, s).connection_factor for s in range(pop.servers)]
+    tally.extra["connection_factor"] = sum(factors) / len(factors)
 
 
 def simulate_strategy(
@@ -103,6 +127,7 @@ def simulate_strategy(
         run_des(strategy, ctx, tally, report)
     else:
         fast_model(strategy)(strategy, ctx, tally, report)
+    count_connections(strategy, ctx, tally)
     count_posts(ctx, tally)
     tally.extra["engine"] = chosen
     recorded = int(tally.records(strategy.spec)["seq"].size)

@@ -8,7 +8,8 @@ activity of a seeded sample of clients for the radio-energy model. :meth:`Tally.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -16,11 +17,32 @@ import numpy.typing as npt
 from pollbench.results import LatencyStats, MessageCounts, QueueWait, StrategyResult, latency_stats
 from sim.energy import RadioModel, energy_joules_per_client
 
-__all__ = ["WAIT_SAMPLE_CAP", "Tally"]
+__all__ = ["WAIT_SAMPLE_CAP", "LoopRecord", "Tally"]
 
 FloatArray = npt.NDArray[np.float64]
 WAIT_SAMPLE_CAP = 500_000
 """Queue waits kept for the p99 (every k-th request); the mean uses every request."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoopRecord:
+    """What one server process's event loop was like, for work the queue model does not carry (POSTs)."""
+
+    scale: float
+    """Factor on the process's calibrated service times (connection factor / quota)."""
+    exposure_s2: float
+    """Cold-start penalty integrated over the loop's idle time (``FifoServer.exposure_s2``), s²."""
+    penalty_s: float
+    """Cold-start penalties of the jobs the loop queued (part of the busy time)."""
+
+
+class LoopStats(Protocol):
+    """What a finished event loop reports (``sim.server.FifoServer``, the SimPy model's loop)."""
+
+    @property
+    def exposure_s2(self) -> float: ...
+    @property
+    def penalty_s(self) -> float: ...
 
 
 class Tally:
@@ -35,6 +57,8 @@ class Tally:
         energy_clients: npt.NDArray[np.int64],
         expected_requests: float,
         record_stride: int = 1,
+        memory_per_keepalive_bytes: float = 0.0,
+        memory_per_stream_bytes: float = 0.0,
     ) -> None:
         self.duration_s = duration_s
         self.servers = servers
@@ -48,6 +72,13 @@ class Tally:
         self.wait_n = 0
         self.sent = 0
         self.connection_s = 0.0
+        """Connection-seconds of every open connection (keep-alive, parked, streaming)."""
+        self.stream_s = 0.0
+        """The part of connection_s spent as a push stream or a parked long-poll (the costlier memory)."""
+        self.memory_per_keepalive_bytes = memory_per_keepalive_bytes
+        self.memory_per_stream_bytes = memory_per_stream_bytes
+        self.loops: list[LoopRecord] = []
+        """Per server process: its speed and idle exposure, for work outside the queue model (POSTs)."""
         self.failures = 0
         self.extra: dict[str, Any] = {}
         self._wait_stride = max(1, int(expected_requests // WAIT_SAMPLE_CAP))
@@ -104,6 +135,10 @@ class Tally:
 
     # --- results -------------------------------------------------------------------------------------
 
+    def add_loop(self, *, scale: float, loop: LoopStats) -> None:
+        """One server process's loop after its last job, running at `scale` (see :class:`LoopRecord`)."""
+        self.loops.append(LoopRecord(scale=scale, exposure_s2=loop.exposure_s2, penalty_s=loop.penalty_s))
+
     def latencies(self) -> FloatArray:
         """Every delivery latency recorded, seconds."""
         return np.concatenate(self._latencies) if self._latencies else np.empty(0)
@@ -136,6 +171,8 @@ class Tally:
         waits = np.concatenate(self._wait_samples) if self._wait_samples else np.empty(0)
         minutes = self.duration_s / 60.0
         offered = self.busy_s / (self.duration_s * self.servers)
+        open_connections = self.connection_s / (self.duration_s * self.servers)
+        streams = min(self.stream_s, self.connection_s) / (self.duration_s * self.servers)
         extra = dict(self.extra)
         extra.update(
             {
@@ -143,6 +180,10 @@ class Tally:
                 "requests": self.requests,
                 "server_jobs": self.wait_n,
                 "polls": self.polls,
+                "cold_start_busy_s": sum(loop.penalty_s for loop in self.loops),
+                "streams": streams,
+                "connection_memory_bytes": streams * self.memory_per_stream_bytes
+                + (open_connections - streams) * self.memory_per_keepalive_bytes,
                 "queue_wait_sampled_every": self._wait_stride,
                 "deliveries_recorded_every": self._record_stride,
                 "energy_sample_clients": int(self.energy_clients.size),
@@ -160,7 +201,7 @@ class Tally:
                 mean=self.wait_sum / self.wait_n if self.wait_n else 0.0,
                 p99=latency_stats(waits).p99 if waits.size else 0.0,
             ),
-            open_connections=self.connection_s / (self.duration_s * self.servers),
+            open_connections=open_connections,
             energy_j_per_client_hour=self.energy_j_per_client_hour(radio),
             messages=MessageCounts(sent=self.sent, delivered=int(lat.size)),
             bytes_per_poll=None if is_push else (self.bytes / self.polls if self.polls else float("nan")),

@@ -237,9 +237,7 @@ def advance_past(
     return pos
 
 
-def generate_messages(
-    scenario: Scenario, rng: np.random.Generator, *, overhead_bytes: int = 0
-) -> Messages:
+def generate_messages(scenario: Scenario, rng: np.random.Generator, *, overhead_bytes: int = 0) -> Messages:
     """Message commits of the scenario's arrival process over [0, duration), senders alternating per order.
 
     ``scenario.message_bytes`` is the size of a message's whole JSON; its text (``size_bytes``) is what

@@ -205,4 +205,3 @@ class AttachedServer:
 
     def kill_now(self) -> None:
         return None
-

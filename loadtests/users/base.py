@@ -116,6 +116,9 @@ class ReceiverUser(PollbenchUser):
     abstract = True
     backoff: ClassVar[Backoff] = DEFAULT_BACKOFF
     """Retry policy of every failed request and dropped connection (no CLI flag: the shared default)."""
+    ready_on_page_load: ClassVar[bool] = True
+    """A client is receiving once its page load answered (pollers, long-poll); push clients once their
+    stream first connected (they set this False)."""
 
     customer: Customer
     session: Session
@@ -132,8 +135,21 @@ class ReceiverUser(PollbenchUser):
         self.cursors = dict.fromkeys(self.customer.orders, 0)
         self.etag = None
         self._connected_once = False
+        self._ready = False
         self.session = self.ctx.recorder.start_session(self.customer.id, self.customer.orders, 0, time.time())
         self.ctx.register_receiver(self.customer)
+
+    def on_stop(self) -> None:
+        # Stopped by the shape (a knee search stepping down): senders stop posting into its orders.
+        self.ctx.unregister_receiver(self.customer)
+        if self._ready:
+            self.ctx.recorder.ready -= 1
+
+    def mark_ready(self) -> None:
+        """This client now receives (counted once): a knee search judges a probe only once all are."""
+        if not self._ready:
+            self._ready = True
+            self.ctx.recorder.ready += 1
 
     def new_retry(self) -> Retry:
         """A retry loop of this client: its own attempt counter, the client's jitter stream."""
@@ -144,6 +160,7 @@ class ReceiverUser(PollbenchUser):
         if not self._connected_once:
             self._connected_once = True
             self.traffic.setup_requests += 1
+            self.mark_ready()
 
     def load_orders(self, conn: HttpConnection) -> bool:
         """The page load: the order list with each order's cursor, which becomes the starting point."""
@@ -161,6 +178,8 @@ class ReceiverUser(PollbenchUser):
         baseline = max(self.cursors.values(), default=0)
         self.session.baseline_seq = baseline
         self.session.started_at = time.time()
+        if self.ready_on_page_load:
+            self.mark_ready()
         return True
 
     def deliver(self, message: Mapping[str, Any]) -> bool:

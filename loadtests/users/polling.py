@@ -10,8 +10,8 @@
   interval from :meth:`pollbench.strategies.Adaptive.next_interval`; hidden tabs throttled per
   :meth:`~pollbench.strategies.Adaptive.effective_interval`.
 - :class:`AdminPanelUser`: the seed's admin panel, refreshing all orders every 3 s (naive, no ETag), and
-  fetching an order's messages when its cursor moved. Background load; its deliveries show in Locust
-  as ``DELIVER admin-panel`` but are not part of any strategy's results.
+  fetching the messages of orders whose cursor moved, six at a time as a browser does. Background load;
+  its deliveries show in Locust as ``DELIVER admin-panel`` but are not part of any strategy's results.
 
 setInterval ticks that overrun the interval overlap, as in a browser; a client holds at most
 ``--max-connections`` connections, further ticks queue for one.
@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 import gevent
 from gevent.pool import Group
+from gevent.pool import Pool as GreenPool
 from gevent.queue import LifoQueue
 from locust import task
 
@@ -38,6 +39,7 @@ from loadtests.recorder import parse_created_at
 from loadtests.users.base import PollbenchUser, ReceiverUser
 from loadtests.wire import HttpConnection
 from pollbench.strategies import Adaptive, Poll, SeedDashboard
+from sim.connections import ADMIN_LANES
 
 __all__ = ["AdaptivePollingUser", "AdminPanelUser", "PollingUser", "SeedDashboardUser"]
 
@@ -57,6 +59,12 @@ class _Pool:
     def put(self, conn: HttpConnection) -> None:
         self._idle.put(conn)
 
+    def close(self) -> None:
+        """Close the idle connections (a stopped client's sockets must not linger on the server)."""
+        while not self._idle.empty():
+            conn: HttpConnection = self._idle.get_nowait()
+            conn.close()
+
 
 class _IntervalUser(ReceiverUser):
     """A client driven by a setInterval timer: one tick every `interval_s`, ticks may overlap."""
@@ -75,7 +83,9 @@ class _IntervalUser(ReceiverUser):
             self.pool.put(conn)
 
     def on_stop(self) -> None:
-        self.ticks.kill(block=False)
+        super().on_stop()
+        self.ticks.kill(block=True, timeout=1.0)  # ticks in flight hand their connection back first
+        self.pool.close()
 
     @task
     def run_timer(self) -> None:
@@ -229,7 +239,12 @@ class AdaptivePollingUser(ReceiverUser):
 
 
 class AdminPanelUser(PollbenchUser):
-    """The seed's admin panel: every 3 s the list of all orders, then the messages of orders that moved."""
+    """The seed's admin panel: every 3 s the list of all orders, then the messages of orders that moved.
+
+    The moved orders are fetched as a browser's ``Promise.all`` does over HTTP/1.1: at most six requests
+    in flight to the origin (:data:`sim.connections.ADMIN_LANES`, the simulator's lanes), each lane taking
+    the next order when its previous answer is in.
+    """
 
     traffic_kind = "senders"  # background load: kept out of the receivers' figures
     interval_s = 3.0
@@ -241,19 +256,32 @@ class AdminPanelUser(PollbenchUser):
             raise RuntimeError("the fixtures list no admins; seed some with --admins")
         admin = admins[0]
         auth = {"Authorization": f"Bearer {admin.token}", "Accept": "application/json"}
-        conn = self.new_connection()
+        conns = _Pool(self, ADMIN_LANES)  # keep-alive connections, opened on first use
+        lanes = GreenPool(ADMIN_LANES)
         cursors: dict[str, int] = {}
         first = True
         while True:
             started = time.time()
-            resp = self.http(conn, "GET", "/api/orders", name="/api/orders (admin panel)", headers=auth)
+            conn = conns.get()
+            try:
+                resp = self.http(conn, "GET", "/api/orders", name="/api/orders (admin panel)", headers=auth)
+            finally:
+                conns.put(conn)
             for order in json.loads(resp.body)["orders"] if resp is not None else ():
                 order_id, cursor = order["orderId"], int(order["cursor"])
                 if not first and cursor > cursors.get(order_id, 0):
-                    self._fetch(conn, auth, order_id, cursors.get(order_id, 0))
+                    lanes.spawn(self._fetch_on, conns, auth, order_id, cursors.get(order_id, 0))
                 cursors[order_id] = cursor
+            lanes.join()
             first = False
             gevent.sleep(max(0.0, started + self.interval_s - time.time()))
+
+    def _fetch_on(self, conns: _Pool, auth: dict[str, str], order_id: str, since: int) -> None:
+        conn = conns.get()
+        try:
+            self._fetch(conn, auth, order_id, since)
+        finally:
+            conns.put(conn)
 
     def _fetch(self, conn: HttpConnection, auth: dict[str, str], order_id: str, since: int) -> None:
         r = self.http(

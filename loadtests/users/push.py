@@ -38,6 +38,7 @@ class LongPollUser(ReceiverUser):
     """longpoll — a held request per order, re-issued as soon as it returns."""
 
     def on_stop(self) -> None:
+        super().on_stop()
         if hasattr(self, "waiters"):
             self.waiters.kill(block=False)
 
@@ -79,6 +80,8 @@ class LongPollUser(ReceiverUser):
 
 class SSEUser(ReceiverUser):
     """sse — one EventSource over all the client's orders."""
+
+    ready_on_page_load = False
 
     @task
     def run_sse(self) -> None:
@@ -135,6 +138,8 @@ class SSEUser(ReceiverUser):
 
 class WebSocketUser(ReceiverUser):
     """ws — one WebSocket subscribed to all the client's orders."""
+
+    ready_on_page_load = False
 
     @task
     def run_ws(self) -> None:

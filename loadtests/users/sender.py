@@ -57,11 +57,16 @@ class SenderUser(PollbenchUser):
                 due = time.time()
                 continue
             # Poisson with the current rate: memoryless, so a rate that grows with the receivers is exact.
-            due += rng.expovariate(len(targets) / settings.message_interval_s)
+            due += rng.expovariate(self.ctx.sender_rate(len(targets)))
             if due >= stop_at:
                 while True:  # silent for the rest of the run: the receivers drain
                     gevent.sleep(3600.0)
             gevent.sleep(max(0.0, due - time.time()))
+            # Chosen after the sleep: receivers may have stopped meanwhile (a knee search stepping down),
+            # and a message into an order nobody watches any more would never be delivered.
+            targets = self.ctx.sender_targets(index)
+            if not targets:
+                continue
             customer, order_id = rng.choice(targets)
             admin_turn = as_admin.get(order_id, rng.random() < 0.5) and bool(admins)
             as_admin[order_id] = not admin_turn

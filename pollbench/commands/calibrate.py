@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from pollbench.commands import CommandError
+from pollbench.commands import CommandError, add_cpu_quota_argument, cpu_quota_flag
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -44,9 +44,14 @@ with a 50 ms SSE heartbeat to measure heartbeats). With --host it measures a run
 machine, found by its listening port; it needs that server's --fixtures file, posts a few thousand
 messages into the fixtures' orders, and keeps the heartbeat default (see meta.notes).
 
+--server-cpu-quota Q runs both servers it starts at Q of one core once seeded (meta.server_cpu_quota).
+Service times stay CPU seconds per request; each kind needs about 1/Q as long to gather its CPU sample
+and may stop at its share of the time limit with a smaller one (meta.samples shows each tick share).
+
 Examples:
   pollbench calibrate --out calibration.json
   pollbench calibrate --quick --json > calibration.json
+  pollbench calibrate --server-cpu-quota 0.2 --out calibration-q02.json
   pollbench serve --port 8080 --seed-customers 20 --admins 1 --fixtures fx.json &
   pollbench calibrate --host http://127.0.0.1:8080 --fixtures fx.json --out calibration.json
 """
@@ -73,6 +78,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="calibration JSON to write (default calibration.json)",
     )
     parser.add_argument("--json", action="store_true", help="print the calibration JSON instead of the table")
+    add_cpu_quota_argument(
+        parser,
+        help="run the servers calibration starts at Q of one core (0 < Q <= 1, e.g. 0.2) in a CPU-quota "
+        "cgroup (needs root or a delegated cgroup), after they have seeded their data at full speed; "
+        "recorded as meta.server_cpu_quota. Not with --host",
+    )
 
 
 def _check_out(path: Path) -> None:
@@ -195,7 +206,13 @@ def _measure(args: argparse.Namespace) -> CalibrationResult:
             bar.update(task, description=what, completed=done)
 
         try:
-            return calibrate(args.host, fixtures=args.fixtures, quick=args.quick, progress=progress)
+            return calibrate(
+                args.host,
+                fixtures=args.fixtures,
+                quick=args.quick,
+                progress=progress,
+                cpu_quota=args.server_cpu_quota,
+            )
         except CalibrateError as exc:
             raise CommandError(str(exc)) from None
 
@@ -203,6 +220,7 @@ def _measure(args: argparse.Namespace) -> CalibrationResult:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    args.server_cpu_quota = cpu_quota_flag(args.server_cpu_quota, host=args.host)
     _check_target(args)
     _check_out(args.out)
     result = _measure(args)

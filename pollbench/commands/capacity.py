@@ -1,27 +1,31 @@
 """``pollbench capacity``: clients per server process under an SLO, and processes needed for M users.
 
-``--mode sim`` searches with the simulator (sim.capacity). ``--mode measure`` hands over to the load tests
-(``loadtests.capacity``: ``add_arguments(parser)`` and ``run(args) -> int``), which start Locust as a
-subprocess and so never import it here.
+``--mode sim`` searches with the simulator (sim.capacity) and prints the probes and knees, or with
+``--json`` the capacity report (schema 2); ``--out DIR`` writes it as ``DIR/capacity.json``. ``--mode
+measure`` hands over to the load tests (``loadtests.capacity``: ``add_arguments(parser)`` and ``run(args,
+slo, scenario, workload) -> int``), which start Locust as a subprocess and so never import it here.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+import sys
 
 from loadtests import capacity as measure_capacity
 from pollbench.commands.simulate import add_scenario_arguments
 
 HELP = "max clients per server process under an SLO, and processes needed for M users"
 DESCRIPTION = """\
-Find, per strategy, the most clients one server process holds while p99 delivery latency, event-loop
-utilization and connection memory stay within the SLO, then the processes needed for --users clients.
+Find, per strategy, the most clients one server process holds (its knee) while p99 delivery latency, CPU
+(of the process's quota), open connections, memory and failures stay within the SLO, then the processes
+needed for --users clients.
 Example:
 
   pollbench capacity --mode sim --strategies poll:3,poll:10,sse --slo-p99 10 --users 100000
+  pollbench capacity --mode sim --workload seed-chat --calibration compare/calibration.json
 """
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -32,14 +36,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add_scenario_arguments(parser)
     parser.add_argument(
-        "--slo-p99", type=float, default=15.0, metavar="S", help="p99 delivery latency bound, s (15)"
+        "--slo-p99",
+        type=float,
+        default=None,
+        metavar="S",
+        help="p99 delivery latency bound, s (default per strategy: its worst idle wait + 2 s, so poll:3 5 s)",
     )
     parser.add_argument(
         "--slo-utilization",
         type=float,
-        default=0.7,
+        default=0.95,
         metavar="U",
-        help="event-loop utilization bound, 0..1 (0.7)",
+        help="CPU busy-fraction bound, of the process's quota or core, 0..1 (0.95: not saturated)",
+    )
+    parser.add_argument(
+        "--max-fail-ratio", type=float, default=0.01, metavar="R", help="failed-request share bound (0.01)"
+    )
+    parser.add_argument(
+        "--slo-connections",
+        type=int,
+        metavar="N",
+        help="open-connection bound per process (default: the server's descriptor limit)",
     )
     parser.add_argument(
         "--slo-memory-mb",
@@ -53,69 +70,84 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     if args.mode == "measure":
-        return int(measure_capacity.run(args))
+        return _run_measure(args)
     return _run_sim(args)
 
 
+def _run_measure(args: argparse.Namespace) -> int:
+    from pollbench.capacity import Slo
+    from pollbench.commands import CommandError
+    from pollbench.commands.simulate import scenario_from_args
+
+    if not args.strategies:
+        raise CommandError("--mode measure needs --strategies (each one runs a real knee search)")
+    for flag, value in (("--max-clients", args.max_clients), ("--start-clients", args.start_clients)):
+        if value is not None and value < 1:
+            raise CommandError(f"{flag} must be at least 1, got {value}")
+    if args.start_clients is not None and args.start_clients > args.max_clients:
+        raise CommandError("--start-clients must not exceed --max-clients")
+    if not 0 < args.tolerance < 1:
+        raise CommandError(f"--tolerance must be between 0 and 1, got {args.tolerance:g}")
+    if args.min_message_rate < 0 or (args.processes is not None and args.processes < 1):
+        raise CommandError("--min-message-rate must be >= 0 and --processes at least 1")
+    scenario = scenario_from_args(args).override(admins=0, audience="order")
+    try:
+        slo = Slo(
+            p99_s=args.slo_p99,
+            utilization=args.slo_utilization,
+            fail_ratio=args.max_fail_ratio,
+            connections=args.slo_connections,
+            memory_bytes=int(args.slo_memory_mb * 1024**2) if args.slo_memory_mb else 2 * 1024**3,
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    return int(measure_capacity.run(args, slo, scenario, args.workload or args.scenario or "flags"))
+
+
 def _run_sim(args: argparse.Namespace) -> int:
+    """The simulated knee search: the measured search's SLO and probe workload, simulated probes."""
+    from pathlib import Path
+
+    from pollbench.capacity import Slo, write_capacity
     from pollbench.commands import CommandError
     from pollbench.commands.simulate import load_calibration_or_fail, scenario_from_args
+    from pollbench.results import to_jsonable
     from pollbench.strategies import parse_strategies
-    from sim.capacity import Slo, max_clients_per_process, servers_needed
+    from sim.capacity import simulated_capacity
 
     if args.users is None or args.users < 1:
         raise CommandError(f"--users must be a whole number >= 1, got {args.users}")
+    if args.min_message_rate < 0:
+        raise CommandError("--min-message-rate must be >= 0")
     if args.duration is None:
         args.duration = args.capacity_duration  # searching runs many simulations: 10 min each by default
-    scenario = scenario_from_args(args).override(admins=0)
+    scenario = scenario_from_args(args)
     calibration = load_calibration_or_fail(scenario.calibration)
     memory = int(args.slo_memory_mb * 1024**2) if args.slo_memory_mb else calibration.memory_budget_bytes
     try:
-        slo = Slo(p99_s=args.slo_p99, utilization=args.slo_utilization, memory_bytes=memory)
+        slo = Slo(
+            p99_s=args.slo_p99,
+            utilization=args.slo_utilization,
+            fail_ratio=args.max_fail_ratio,
+            connections=args.slo_connections,
+            memory_bytes=memory,
+        )
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    rows = []
-    for strategy in parse_strategies(scenario.strategies):
-        found = max_clients_per_process(strategy, scenario, slo, calibration)
-        row = found.to_dict()
-        row["servers_for_users"] = servers_needed(args.users, found.max_clients)
-        rows.append(row)
-    out = {
-        "source": "sim",
-        "users": args.users,
-        "slo": {"p99_s": slo.p99_s, "utilization": slo.utilization, "memory_bytes": slo.memory_bytes},
-        "scenario": scenario.to_dict(),
-        "strategies": rows,
-    }
+    workload = args.workload or (Path(args.scenario).stem if args.scenario else "flags")
+    report = simulated_capacity(parse_strategies(scenario.strategies), scenario, slo, calibration,
+                                workload=workload, min_message_rate=args.min_message_rate)  # fmt: skip
+    written = write_capacity(args.out, report) if args.out else None
     if args.json:
-        print(json.dumps(out, indent=2, default=float))
+        print(json.dumps(to_jsonable(report.to_dict()), indent=2, allow_nan=False))
         return 0
-    _print_table(out)
-    return 0
-
-
-def _print_table(out: dict[str, Any]) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    slo = out["slo"]
-    table = Table(
-        title=f"Capacity per server process (SLO: p99 <= {slo['p99_s']:g} s, "
-        f"utilization <= {slo['utilization']:.0%}, "
-        f"connection memory <= {slo['memory_bytes'] / 1024**2:,.0f} MB)"
-    )
-    for col in ("strategy", "max clients/process", "limited by", f"processes for {out['users']:,} users"):
-        table.add_column(col, justify="left" if col == "strategy" else "right")
-    for r in out["strategies"]:
-        need = r["servers_for_users"]
-        table.add_row(
-            r["strategy"],
-            "0 (SLO unreachable)"
-            if r["max_clients"] == 0
-            else f"{r['max_clients']:,}" + ("+" if not r["limited_by"] else ""),
-            ", ".join(r["limited_by"]) or "search ceiling",
-            "-" if need is None else f"{need:,}",
-        )
-    Console().print(table)
+    console = Console(width=None if sys.stdout.isatty() else 150)
+    for knee in report.knees:
+        console.print(measure_capacity.steps_table(knee, report.slo))
+    console.print(measure_capacity.knees_table(report, args.users))
+    if written:
+        print(f"wrote {written}")
+    return 0

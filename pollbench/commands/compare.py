@@ -2,9 +2,11 @@
 
 The main job. One run: (1) ``calibrate`` measures the reference server's cost per request kind, wire bytes
 and memory per connection on this machine; (2) a short Locust load test measures every strategy against
-its own embedded, seeded reference server; (3) the simulator runs the same scenario with that calibration
-and a loopback network; (4) the report puts both side by side, with every sim/measured ratio and a plain
-sentence wherever they disagree. Nothing in the model is tuned to the run.
+its own embedded, seeded reference server under the agreement load; (3) the simulator runs the same
+scenario with that calibration and a loopback network; (4) the simulator runs the planning workload
+(``--workload``, seed-chat by default) with that calibration; (5) the report puts sim and measured side by
+side, with every ratio and a plain sentence wherever they disagree, and plans capacity for the planning
+workload. Nothing in the model is tuned to the run.
 """
 
 from __future__ import annotations
@@ -16,22 +18,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pollbench.commands import CommandError, duration_flag
+from pollbench.commands import (
+    CommandError,
+    add_cpu_quota_argument,
+    cpu_quota_flag,
+    duration_flag,
+    refuse_quota_with_host,
+)
 from pollbench.targets import LOOPBACK_RTT_MS, add_target_arguments, check_target
 
 HELP = "calibrate, simulate and measure every strategy, then write a side-by-side report (the main job)"
 DESCRIPTION = """\
 Run the whole comparison on this machine and write OUT/report.html (self-contained), OUT/report.md,
-OUT/summary.json (both sources, the calibration and the agreement table), OUT/charts/, and the raw results
-OUT/sim/ and OUT/measured/ (rebuild the report any time with 'pollbench report OUT').
+OUT/summary.json (the summaries, the calibration, the agreement table and the plan), OUT/charts/, and the
+raw results OUT/sim/, OUT/measured/ and OUT/plan/ (rebuild the report any time with 'pollbench report OUT').
 
 Steps: calibrate the reference server (OUT/calibration.json); measure each strategy with a short Locust
 run against its own seeded server on loopback (OUT/measured); simulate the same scenario with that
-calibration and a loopback network (OUT/sim); build the report; print a terminal table.
+calibration and a loopback network (OUT/sim); simulate the planning workload with that calibration
+(OUT/plan); build the report; print a terminal table.
 
-The simulated side runs long enough to be in steady state (10 simulated minutes, a few seconds of CPU);
-the measured side is a short sample of the same load. The report shows each sim/measured pair, its ratio,
-and says plainly where they disagree (bars: latency p50/p95 15 %, requests/s and bytes per poll 5 %).
+Two workloads, kept apart. The agreement load (a message every 2-3 s in every order) is chatty on purpose:
+simulated and measured statistics converge in seconds, and each pair is judged against its bar (latency
+p50/p95 15 % or 1 ms, requests/s and bytes per poll 5 %, server utilization 10 %). No plan is made for it.
+The planning workload (--workload, default seed-chat: the seed's order chat, 'pollbench workloads' lists
+the presets) is what the capacity plan, the seed's claims and the recommendation are for; its clients per
+process come from knees (OUT/knees/measured, OUT/knees/sim) when a knee search wrote them, and the report
+says plainly when none did.
 
 Profiles (each bounded in time; flags override):
   default  100 receivers per strategy, 30 s of sending, a message every 3 s per order,
@@ -42,7 +55,9 @@ Profiles (each bounded in time; flags override):
 Examples:
   pollbench compare                       # then open compare/report.html
   pollbench compare --quick --out results/compare
+  pollbench compare --workload my-chat.toml   # plan for your own traffic
   pollbench compare --strategies poll:3,sse --users 200 --duration 60s
+  pollbench compare --server-cpu-quota 0.2     # every server it starts at 0.2 of a core, once seeded
 
 Exit codes: 0 ok (disagreements are reported, not failures); 2 bad input or a part could not run;
 130 interrupted.
@@ -75,7 +90,18 @@ QUICK = Profile(users=50, duration_s=15.0, message_interval_s=2.0, parallel=8, c
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="the 60-90 s profile (see above)")
     parser.add_argument("--out", default="compare", metavar="DIR", help="output directory (default: compare)")
-    parser.add_argument("--scenario", metavar="FILE.toml", help="scenario file (flags override)")
+    from pollbench.workload import DEFAULT_WORKLOAD, preset_names
+
+    parser.add_argument(
+        "--scenario", metavar="FILE.toml", help="scenario of the agreement load (flags override)"
+    )
+    parser.add_argument(
+        "--workload",
+        default=DEFAULT_WORKLOAD,
+        metavar="PRESET|FILE",
+        help=f"planning workload the plan, claims and recommendation are for: a preset "
+        f"({', '.join(preset_names())}) or a scenario file (default: {DEFAULT_WORKLOAD})",
+    )
     parser.add_argument("--strategies", default=None, help="strategy specs or 'all' (default: all)")
     parser.add_argument("--users", type=int, default=None, help="receiving clients per strategy")
     parser.add_argument("--duration", default=None, help="seconds the load test sends, e.g. 30s")
@@ -94,6 +120,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "needs --fixtures)",
     )
     parser.add_argument("--fixtures", default=None, metavar="FILE", help="fixtures file of the --host server")
+    add_cpu_quota_argument(
+        parser,
+        help="run every server the comparison starts (calibration's and the load tests') at Q of one core "
+        "(0 < Q <= 1, e.g. 0.2) in a CPU-quota cgroup (needs root or a delegated cgroup), after it has "
+        "seeded its data at full speed; the simulated scenario carries the same quota. Not with --host",
+    )
 
 
 def _seconds(flag: str, text: str | None, default: float) -> float:
@@ -103,6 +135,13 @@ def _seconds(flag: str, text: str | None, default: float) -> float:
     if not value > 0:
         raise CommandError(f"{flag} must be more than 0 s")
     return value
+
+
+def planning_workload(args: argparse.Namespace) -> Any:
+    """The --workload as a pollbench.workload.Workload; WorkloadError (a ScenarioError) on a bad one."""
+    from pollbench.workload import load_workload
+
+    return load_workload(args.workload)
 
 
 def _plan(args: argparse.Namespace) -> tuple[Any, Profile, Any]:
@@ -164,7 +203,13 @@ def run(args: argparse.Namespace) -> int:
     from loadtests.server_process import sigterm_as_interrupt
 
     scenario, profile, strategies = _plan(args)
+    workload = planning_workload(args)
     out, host, fixtures = _check_paths(args)
+    quota = cpu_quota_flag(args.server_cpu_quota, host=host)
+    if quota is None:
+        quota = scenario.server_cpu_quota
+        refuse_quota_with_host(quota, host, source=f"{args.scenario}: server_cpu_quota")
+    scenario = scenario.override(server_cpu_quota=quota)
     out.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
     started = time.monotonic()
@@ -185,6 +230,8 @@ def run(args: argparse.Namespace) -> int:
             quick=args.quick,
             sim_duration_s=max(SIM_MIN_DURATION_S, profile.duration_s),
             console=console,
+            workload=workload,
+            server_cpu_quota=quota,
         )
         files = comparison.run(strategies)
     wall = time.monotonic() - started

@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pollbench.commands import CommandError, duration_flag
+from pollbench.commands import (
+    CommandError,
+    add_cpu_quota_argument,
+    cpu_quota_flag,
+    duration_flag,
+    refuse_quota_with_host,
+)
 from pollbench.targets import LOOPBACK_RTT_MS, add_target_arguments, check_target, is_loopback_host
 
 HELP = "measure delivery latency, wire bytes and server cost of each strategy with Locust"
@@ -22,7 +28,8 @@ with a mean --message-interval per order (Poisson). For --duration the senders p
 drain period (the strategy's slowest poll + 2 s) to catch up, and any message still missing is a gap.
 Without --host a fresh seeded 'pollbench serve' is started on a free loopback port for each strategy and
 stopped afterwards. --host accepts only loopback servers (127.0.0.0/8, ::1, localhost) unless you also pass
---allow-remote.
+--allow-remote. --server-cpu-quota Q holds each started server to Q of one core once it has seeded its
+data (see docs/loadtests.md); its server CPU is then the busy share of Q.
 
 Delivery latency = time the client held the message - the message's createdAt (same machine clock).
 
@@ -30,6 +37,7 @@ Examples:
   pollbench loadtest --strategies poll:3,sse,ws --users 100 --duration 20s --out results/measured
   pollbench loadtest --strategies all --users 200 --duration 60s --out out/ --check-p99-delivery 5
   pollbench loadtest --strategies sse --users 2000 --processes 2 --duration 60s --out out/
+  pollbench loadtest --strategies poll:3 --users 200 --duration 30s --server-cpu-quota 0.2 --out out/
 
 Exit codes: 0 ok; 1 a --check-* threshold failed; 2 bad input (or the server/Locust could not run);
 130 interrupted.
@@ -54,10 +62,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--scenario", default=None, help="scenario TOML (clients, orders, admins, interval...)"
     )
     add_target_arguments(
-        parser, host_help="base URL of a running server, e.g. http://127.0.0.1:8080 (loopback unless "
-        "--allow-remote; default: start one per strategy)"
+        parser,
+        host_help="base URL of a running server, e.g. http://127.0.0.1:8080 (loopback unless "
+        "--allow-remote; default: start one per strategy)",
     )
     parser.add_argument("--fixtures", default=None, help="fixtures file of the server at --host")
+    add_cpu_quota_argument(parser)
     parser.add_argument(
         "--processes",
         type=int,
@@ -154,6 +164,10 @@ def build_config(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     fixtures = Path(args.fixtures).resolve() if args.fixtures else None
     if host and fixtures is None:
         raise CommandError("--host needs --fixtures (the file 'pollbench serve --fixtures' wrote)")
+    quota = cpu_quota_flag(args.server_cpu_quota, host=host)
+    if quota is None and args.scenario:
+        quota = scenario.server_cpu_quota
+        refuse_quota_with_host(quota, host, source=f"{args.scenario}: server_cpu_quota")
     loopback = host is None or is_loopback_host(urlsplit(host).hostname or "")
     scenario = scenario.override(
         audience="order",  # the receivers hold every message of their orders; senders are other clients
@@ -165,6 +179,7 @@ def build_config(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         message_interval=interval,
         strategies=tuple(s.spec for s in strategies),
         seed=args.seed,
+        server_cpu_quota=quota,
     )
     config = LoadTestConfig(
         users=users,
@@ -186,6 +201,7 @@ def build_config(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         message_bytes=scenario.message_bytes,
         seed=scenario.seed,
         parallel=args.parallel,
+        server_cpu_quota=quota,
     )
     return config, strategies, scenario
 

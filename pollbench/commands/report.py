@@ -17,6 +17,11 @@ them.
 
 Writes OUT/report.html (self-contained, open it in a browser), OUT/report.md and OUT/charts/*.png|svg.
 
+The capacity plan, the seed's claims and the recommendation are for one planning workload: --workload, or
+the first one the runs name (never a comparison's agreement load). Clients per process come from knees
+(capacity.json, schema 2: a measured knee first, the simulated one beside it); without one the report says
+so, and a figure extrapolated from utilization appears only labelled as such.
+
 Example:
   pollbench report results/sim results/measured --out report
 """
@@ -46,7 +51,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=0.6,
         metavar="U",
-        help="busy fraction a server process is planned at when no capacity search exists (default: 0.6)",
+        help="busy fraction a labelled extrapolation from utilization scales to where a strategy has no "
+        "knee (default: 0.6; never used to rank strategies)",
+    )
+    parser.add_argument(
+        "--workload",
+        metavar="NAME",
+        help="planning workload to plan for, as the runs name it (default: the first one they name)",
     )
 
 
@@ -64,7 +75,7 @@ def _config(args: argparse.Namespace) -> RecommendConfig:
     if not 0 < args.target_utilization <= 1:
         raise CommandError(f"--target-utilization must be in (0, 1], got {args.target_utilization}")
     users = tuple(sorted({*PLAN_USERS, args.users}))
-    plan = PlanConfig(users=users, target_utilization=args.target_utilization)
+    plan = PlanConfig(users=users, target_utilization=args.target_utilization, workload=args.workload)
     return RecommendConfig(latency_target_s=args.latency_target, users=args.users, plan=plan)
 
 

@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from pollbench.commands import add_cpu_quota_argument
+
 HELP = "simulate strategies at any scale (fast numpy model, SimPy reference)"
 DESCRIPTION = """\
 Simulate clients, network and server for each delivery strategy and report delivery latency, request rate,
@@ -23,7 +25,15 @@ reconnect storm keeps the process saturated.
 
 def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
     """Scenario flags shared by ``simulate`` and ``capacity``."""
+    from pollbench.workload import preset_names
+
     parser.add_argument("--scenario", metavar="FILE.toml", help="scenario file (flags override it)")
+    parser.add_argument(
+        "--workload",
+        metavar="PRESET|FILE",
+        help=f"planning workload: a preset ({', '.join(preset_names())}; 'pollbench workloads' lists them) "
+        "or a scenario file; its figures are labelled with its name (flags override it)",
+    )
     parser.add_argument("--strategies", metavar="LIST|all", help="comma-separated strategy specs, or 'all'")
     parser.add_argument("--clients", type=int, metavar="N", help="customer clients")
     parser.add_argument("--orders-per-client", type=int, metavar="K", help="orders per customer")
@@ -44,6 +54,11 @@ def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
         "--calibration", metavar="FILE", help="calibration JSON (service times, bytes, memory)"
     )
     parser.add_argument("--seed", type=int, metavar="S", help="random seed")
+    add_cpu_quota_argument(
+        parser,
+        help="model each server process held to Q of one core (0 < Q <= 1, e.g. 0.2), like a measured run "
+        "with --server-cpu-quota Q (scenario key server_cpu_quota)",
+    )
     parser.add_argument(
         "--engine",
         choices=("fast", "des", "auto"),
@@ -65,11 +80,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def scenario_from_args(args: argparse.Namespace) -> Any:
-    """The scenario file (or defaults) with the given flags applied."""
+    """The workload or scenario file (or defaults) with the given flags applied."""
+    from pollbench.commands import CommandError
     from pollbench.scenario import load_scenario
+    from pollbench.workload import load_workload
 
-    return load_scenario(
-        args.scenario,
+    flags = _scenario_flags(args)
+    if args.workload is None:
+        return load_scenario(args.scenario, **flags)
+    if args.scenario is not None:
+        raise CommandError("give --workload or --scenario, not both (a workload is a named scenario file)")
+    return load_workload(args.workload, **flags).scenario
+
+
+def _scenario_flags(args: argparse.Namespace) -> dict[str, Any]:
+    from pollbench.commands import cpu_quota_flag
+
+    return dict(
         strategies=args.strategies,
         clients=args.clients,
         orders_per_client=args.orders_per_client,
@@ -82,6 +109,7 @@ def scenario_from_args(args: argparse.Namespace) -> Any:
         service_time_ms=args.service_time_ms,
         calibration=args.calibration,
         seed=args.seed,
+        server_cpu_quota=cpu_quota_flag(args.server_cpu_quota),
     )
 
 
@@ -113,6 +141,7 @@ def restart_downtime(value: str | None) -> float | None:
 
 def run(args: argparse.Namespace) -> int:
     from pollbench.results import to_jsonable, write_deliveries, write_summary
+    from pollbench.workload import tag_summary
     from sim.run import simulate
 
     scenario = scenario_from_args(args)
@@ -124,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         run_ = simulate(scenario, engine=args.engine, calibration=calibration, restart_downtime_s=downtime)
     summary = run_.summary
+    if args.workload is not None:
+        summary = tag_summary(summary, str(args.workload))  # a workload's name is the name it was given
     sampled = any(r.extra.get("deliveries_sampled") for r in summary.strategies.values())
     if args.out:
         write_summary(args.out, summary)
@@ -181,9 +212,13 @@ def _print_table(summary: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from pollbench.workload import workload_of
+
     sc = summary.scenario
+    workload = workload_of(sc)
     table = Table(
-        title=f"Simulated {sc['clients']} clients x {sc['orders_per_client']} orders, {sc['duration']:g} s, "
+        title=(f"{workload}: " if workload else "")
+        + f"Simulated {sc['clients']} clients x {sc['orders_per_client']} orders, {sc['duration']:g} s, "
         f"{sc['server_processes']} server process(es), seed {summary.seed}"
     )
     for col in (

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.calibrate import CalibrateSettings, CalibrationResult, calibrate
+from loadtests import calibrate as calibrate_module
+from loadtests.calibrate import CalibrateError, CalibrateSettings, CalibrationResult, calibrate
 from loadtests.calibrate_coldstart import ColdStartSettings
 from loadtests.calibrate_commit import CommitSettings
 from loadtests.calibrate_http import Budget
@@ -169,3 +170,25 @@ def test_the_descriptor_limit_is_the_spawned_servers(result: CalibrationResult) 
     assert result.meta["idle_server"]["fd_limit"] == result.calibration.fd_limit
     assert result.meta["idle_server"]["cpu_per_s"] < 0.05  # an idle server spends (almost) nothing
     assert result.meta["memory"]["keepalive"]["connections"] == 200
+
+
+def test_the_quota_is_passed_to_the_servers_and_recorded_in_meta(
+    result: CalibrationResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert result.meta["server_cpu_quota"] is None
+    seen: list[float | None] = []
+
+    async def own_servers(settings: object, workdir: Path, steps: object, cpu_quota: float | None) -> object:
+        seen.append(cpu_quota)
+        return result
+
+    monkeypatch.setattr(calibrate_module, "_with_own_servers", own_servers)
+    quota_result = calibrate(settings=TINY, cpu_quota=0.5)
+    assert seen == [0.5]
+    assert quota_result.meta["server_cpu_quota"] == 0.5
+    assert json.loads(quota_result.to_json())["meta"]["server_cpu_quota"] == 0.5
+
+
+def test_a_quota_for_a_running_server_is_refused() -> None:
+    with pytest.raises(CalibrateError, match="only to servers calibration starts itself"):
+        calibrate("http://127.0.0.1:9", fixtures=Path("f.json"), cpu_quota=0.5)

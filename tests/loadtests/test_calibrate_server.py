@@ -15,8 +15,10 @@ from loadtests.calibrate_server import (
     attach,
     find_listening_pid,
     loopback_address,
+    spawn_server,
 )
 from loadtests.server_process import ServerOptions, ServerProcess
+from tests.cgroups import needs_cpu_controller, real_controller
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +138,14 @@ def test_the_descriptor_limit_and_count_come_from_proc(server: ServerProcess) ->
     assert open_file_limit(server.pid) == psutil.Process(server.pid).rlimit(psutil.RLIMIT_NOFILE)[0]
     held = open_files(server.pid)
     assert held is not None and 3 < held == psutil.Process(server.pid).num_fds()
+
+
+@needs_cpu_controller
+def test_a_spawned_server_with_a_cpu_quota_runs_in_its_group(tmp_path: Path) -> None:
+    controller = real_controller()
+    assert controller is not None
+    with spawn_server(tmp_path, customers=2, cpu_quota=0.5) as target:
+        cgroups = Path(f"/proc/{target.pid}/cgroup").read_text().split()
+        (name,) = {line.rsplit("/", 1)[1] for line in cgroups if "/pollbench-" in line}
+        assert (controller.parent / name).is_dir() and len(target.fixtures.customers) == 2
+    assert not (controller.parent / name).exists()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from loadtests.server_metrics import MetricsSample, ServerWatch, parse_metrics
 
 TEXT = """\
@@ -42,3 +44,24 @@ def test_watch_summary_uses_first_and_last_sample() -> None:
 def test_unreachable_server_is_a_missing_sample_not_an_error() -> None:
     w = ServerWatch("http://127.0.0.1:1")
     assert w.sample() is None and w.summary() == {"scrapes": 0}
+
+
+def test_under_a_quota_utilization_is_the_busy_share_of_the_quota() -> None:
+    w = ServerWatch("http://127.0.0.1:1", cpu_quota=0.2)
+    w.samples += [
+        MetricsSample(at=0.0, cpu_seconds=1.0, rss_bytes=10.0),
+        MetricsSample(at=10.0, cpu_seconds=2.5, rss_bytes=10.0),
+    ]
+    s = w.summary()
+    assert (s["cpu_cores"], s["cpu_quota"]) == (0.15, 0.2)
+    assert s["utilization"] == pytest.approx(0.75)
+
+
+def test_unknown_cpu_stays_nan_under_a_quota() -> None:
+    w = ServerWatch("http://127.0.0.1:1", cpu_quota=0.5)
+    w.samples += [
+        MetricsSample(at=0.0, cpu_seconds=math.nan, rss_bytes=10.0),
+        MetricsSample(at=1.0, cpu_seconds=math.nan, rss_bytes=10.0),
+    ]
+    s = w.summary()
+    assert math.isnan(s["utilization"]) and math.isnan(s["cpu_cores"])

@@ -21,14 +21,15 @@ from ipykernel.kernelspec import write_kernel_spec
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from pollbench.capacity import Slo, read_capacity, servers_needed
 from pollbench.cli import main
 from pollbench.results import read_summary
 from pollbench.scenario import load_scenario
 from pollbench.strategies import parse_strategies
 from reports import load_results
-from reports.agreement import agreement
+from reports.agreement import AGREEMENT_BARS, agreement
 from sim.calibration import load_calibration
-from sim.capacity import Slo, max_clients_per_process, servers_needed
+from sim.capacity import simulated_knee
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 USERS = [1_000, 10_000, 100_000, 1_000_000]
@@ -165,7 +166,8 @@ def test_capacity_planning_shows_one_servers_row_per_strategy(
 def test_capacity_planning_servers_match_the_capacity_search(
     capacity_notebook: tuple[nbformat.NotebookNode, Path],
 ) -> None:
-    """The table (via capacity.json and reports.capacity_plan) says what sim.capacity's search says."""
+    """The table (via the knees in capacity.json and reports.capacity_plan) says what sim.capacity's search
+    says, and the knees are recorded for the notebook's workload."""
     out = capacity_notebook[1]
     table = pd.read_csv(out / "servers_needed.csv", index_col="strategy")
     base = load_scenario(None, clients=200, strategies=STRATEGIES, duration="2m", message_interval="60s")
@@ -173,12 +175,14 @@ def test_capacity_planning_servers_match_the_capacity_search(
     assert calibration != load_calibration(None)
     slo = Slo(p99_s=15.0, utilization=0.7, memory_bytes=calibration.memory_budget_bytes)
     for strategy in parse_strategies(base.strategies):
-        found = max_clients_per_process(strategy, base.override(admins=0), slo, calibration)
+        found = simulated_knee(strategy, base.override(admins=0), slo, calibration)
         assert found.max_clients > 0
         assert table.loc[strategy.spec, "max clients per process"] == found.max_clients
         for users in USERS:
             expected = servers_needed(users, found.max_clients)
             assert table.loc[strategy.spec, f"servers for {users:,} users"] == expected
+    knees = read_capacity(out / "sim")
+    assert knees.workload == "notebook scenario" and {k.strategy for k in knees.knees} == set(STRATEGIES)
 
 
 def test_capacity_planning_stops_on_a_bad_knob_with_a_sentence(tmp_path: Path) -> None:
@@ -192,7 +196,7 @@ def test_capacity_planning_draws_the_charts_and_concludes(
     nb, out = capacity_notebook
     assert _pngs(nb) >= 4
     assert "Capacity curve" in _markdown(nb)
-    assert (out / "charts" / "capacity_curve.png").is_file()
+    assert (out / "charts" / "capacity_curves.png").is_file()
     conclusion = _tagged(nb, "conclusion").outputs[0]["data"]["text/markdown"]
     assert "For 1,000,000 users with p99 delivery latency within 15 s" in conclusion
     assert all(spec in conclusion for spec in STRATEGIES)
@@ -265,7 +269,7 @@ def test_sim_vs_measured_puts_the_pair_side_by_side(
 ) -> None:
     html = _html_table(_tagged(paired_notebook[0], "side-by-side"))
     assert _row_labels(html) == ["poll:3"]
-    for metric in ("latency_s.p50", "latency_s.p95", "requests_per_s", "bytes_per_poll"):
+    for metric in AGREEMENT_BARS:  # p50, p95, requests/s, bytes per poll, server utilization
         assert metric in html
 
 
@@ -281,8 +285,10 @@ def test_sim_vs_measured_text_counts_the_agreeing_figures(
 ) -> None:
     table = agreement(load_results(list(measured_and_simulated)))
     agreeing = sum(a is True for a in table["agrees"])
+    compared = sum(a is not None for a in table["agrees"])
+    assert compared == 5  # p50, p95, requests/s, bytes per poll and server utilization of poll:3
     verdict = _tagged(paired_notebook[0], "verdict").outputs[0]["data"]["text/markdown"]
-    assert f"{agreeing} of 4 compared figures agree within their bars." in verdict
+    assert f"{agreeing} of {compared} compared figures agree within their bars." in verdict
     for metric, agrees in zip(table["metric"], table["agrees"], strict=True):
         assert (f"simulated {metric} is" in verdict) == (agrees is False)
 
@@ -305,10 +311,13 @@ def test_sim_vs_measured_can_simulate_the_measured_scenario(
 
 
 def test_sim_vs_measured_stops_on_a_missing_directory_with_a_sentence(tmp_path: Path) -> None:
-    message = _parameter_error("sim_vs_measured.ipynb", f"""
+    message = _parameter_error(
+        "sim_vs_measured.ipynb",
+        f"""
 RESULTS_DIRS = [{str(tmp_path / "nowhere")!r}]
 SIMULATE_MEASURED = False
 MIN_SIMULATED = "2m"
 OUT_DIR = {str(tmp_path)!r}
-""")
+""",
+    )
     assert "nowhere: no such directory" in message

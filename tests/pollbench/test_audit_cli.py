@@ -114,4 +114,3 @@ def test_a_host_cannot_be_killed(tmp_path: Path, capsys: pytest.CaptureFixture[s
     argv = ["audit", "--host", "http://127.0.0.1:9", "--fixtures", str(fixtures), "--kill-server-every", "5"]
     assert main(argv) == 2
     assert "drop --host" in capsys.readouterr().err
-

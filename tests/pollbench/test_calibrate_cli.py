@@ -65,7 +65,7 @@ def test_help_names_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         main(["calibrate", "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("--host", "--fixtures", "--quick", "--out", "--json"):
+    for flag in ("--host", "--fixtures", "--quick", "--out", "--json", "--server-cpu-quota"):
         assert flag in out
 
 
@@ -119,3 +119,17 @@ def test_a_running_server_is_calibrated_into_a_loadable_file(
     for key in ("connection_scaling", "cold_start", "commit_ms", "memory_per_keepalive_bytes",
                 "baseline_rss_bytes", "fd_limit", "fd_reserve"):  # fmt: skip
         assert key in written, key
+
+
+@pytest.mark.parametrize(("value", "shown"), [("0", "got 0.0"), ("1.5", "got 1.5"), ("abc", "got 'abc'")])
+def test_a_bad_cpu_quota_is_one_sentence(
+    value: str, shown: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    err = _error(capsys, ["--server-cpu-quota", value, "--out", str(tmp_path / "c.json")])
+    assert f"--server-cpu-quota must be a share of one core, 0 < Q <= 1 (e.g. 0.2), {shown}" in err
+
+
+def test_a_cpu_quota_with_host_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    err = _error(capsys, ["--host", "http://127.0.0.1:8080", "--fixtures", str(tmp_path / "f.json"),
+                          "--server-cpu-quota", "0.5", "--out", str(tmp_path / "c.json")])  # fmt: skip
+    assert "--server-cpu-quota applies only to servers pollbench starts itself" in err

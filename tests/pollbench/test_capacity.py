@@ -233,3 +233,16 @@ def test_unknown_limit_is_refused(tmp_path):
     path.write_text(json.dumps(doc))
     with pytest.raises(CapacityError, match="unknown limit"):
         read_capacity(path)
+
+
+def test_a_probe_carries_the_workloads_rate_or_the_floor_whichever_is_higher():
+    from pollbench.capacity import probe_scenario
+    from pollbench.scenario import Scenario
+
+    chat = Scenario(clients=10_000, orders_per_client=2, admins=2, message_interval=3600.0, arrivals="bursty")
+    small = probe_scenario(chat, 100, min_message_rate=5.0)
+    assert small.message_interval == 40.0  # 200 orders at 5 messages/s: one per order every 40 s
+    assert (small.clients, small.admins, small.audience, small.arrivals) == (100, 0, "order", "poisson")
+    big = probe_scenario(chat, 20_000, min_message_rate=5.0)
+    assert big.message_interval == 3600.0  # 40 000 orders post 11/s on their own
+    assert probe_scenario(chat, 100, min_message_rate=0).message_interval == 3600.0

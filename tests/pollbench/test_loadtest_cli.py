@@ -10,6 +10,7 @@ import pytest
 
 from pollbench.cli import main
 from pollbench.results import read_summary
+from tests.cgroups import needs_cpu_controller
 
 
 @pytest.mark.parametrize(
@@ -29,6 +30,13 @@ from pollbench.results import read_summary
         (["--check-fail-ratio", "2"], "between 0 and 1"),
         (["--check-p99-delivery", "-1"], "must be a positive number"),
         (["--host", "http://127.0.0.1:9", "--fixtures", "/nonexistent/f.json"], "fixtures file not found"),
+        (["--server-cpu-quota", "0"], "--server-cpu-quota must be a share of one core, 0 < Q <= 1"),
+        (["--server-cpu-quota", "1.5"], "0 < Q <= 1 (e.g. 0.2), got 1.5"),
+        (["--server-cpu-quota", "abc"], "0 < Q <= 1 (e.g. 0.2), got 'abc'"),
+        (
+            ["--host", "http://127.0.0.1:9", "--fixtures", "f.json", "--server-cpu-quota", "0.5"],
+            "--server-cpu-quota applies only to servers pollbench starts itself",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(
@@ -64,3 +72,27 @@ def test_broken_threshold_exits_1_in_a_real_two_process_run(tmp_path: Path) -> N
     result = read_summary(out).strategies["sse"]
     assert result.extra["locust_processes"] == 2
     assert result.messages.delivered == result.messages.sent > 0
+
+
+def test_a_scenario_files_quota_is_refused_with_host(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = tmp_path / "s.toml"
+    scenario.write_text("server_cpu_quota = 0.2\n")
+    argv = ["loadtest", "--scenario", str(scenario), "--host", "http://127.0.0.1:9", "--fixtures", "f.json"]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    assert f"{scenario}: server_cpu_quota applies only to servers pollbench starts" in capsys.readouterr().err
+
+
+@needs_cpu_controller
+def test_a_run_under_a_cpu_quota_records_the_quota_and_its_throttling(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    argv = ["loadtest", "--strategies", "poll:3", "--users", "5", "--duration", "3s",
+            "--server-cpu-quota", "0.5", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    summary = read_summary(out)
+    assert summary.scenario["server_cpu_quota"] == 0.5
+    extra = summary.strategies["poll:3"].extra
+    assert extra["cpu_quota"]["share"] == extra["server"]["cpu_quota"] == 0.5
+    assert extra["cpu_quota"]["quota_us"] == 50_000 and extra["cpu_quota"]["nr_periods"] > 0
+    assert {"nr_throttled", "throttled_s", "cgroup"} <= set(extra["cpu_quota"])

@@ -50,3 +50,21 @@ def test_report_runs_as_a_real_subprocess(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "r" / "report.html").is_file()
+
+
+def test_report_of_a_comparison_plans_for_its_workload_and_a_schema_1_capacity_file_is_refused(
+    tmp_path, capsys
+):
+    import json
+
+    from tests.reports.fixtures import make_comparison
+
+    make_comparison(tmp_path / "cmp")
+    assert main(["report", str(tmp_path / "cmp"), "--out", str(tmp_path / "r")]) == 0
+    assert "Recommendation for 100,000 users of seed-chat" in capsys.readouterr().out
+    assert main(["report", str(tmp_path / "cmp"), "--workload", "other", "--out", str(tmp_path / "r2")]) == 0
+    assert "Recommendation for 100,000 users of other" in capsys.readouterr().out
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "capacity.json").write_text(json.dumps({"capacity_schema": 1, "curves": []}))
+    assert main(["report", str(tmp_path / "old"), "--out", str(tmp_path / "r3")]) == 2
+    assert "capacity_schema 1, expected 2" in capsys.readouterr().err

@@ -48,30 +48,60 @@ def test_bad_inputs_exit_2_with_a_message(tmp_path, capsys):
     assert main(["simulate", "--scenario", str(tmp_path / "nope.toml")]) == 2
 
 
-def test_capacity_json(capsys):
+def test_capacity_json_is_the_schema_2_report_and_out_writes_it(tmp_path, capsys):
+    """SSE holds one 48 KiB stream per client: a 120 MiB RSS bound over the idle server's 96 MiB leaves
+    room for 512 connections."""
+    from pollbench.capacity import read_capacity, servers_needed
+
     args = [
         "capacity",
         "--strategies",
         "sse",
         "--slo-memory-mb",
-        "24",
+        "120",
         "--duration",
         "60",
         "--users",
         "10000",
     ]
-    assert main([*args, "--json"]) == 0
+    assert main([*args, "--json", "--out", str(tmp_path)]) == 0
     data = json.loads(capsys.readouterr().out)
-    row = data["strategies"][0]
-    assert row["strategy"] == "sse" and 490 <= row["max_clients"] <= 512
-    assert row["servers_for_users"] == -(-10000 // row["max_clients"])
+    assert data["capacity_schema"] == 2 and data["source"] == "sim"
+    knee = data["knees"][0]
+    assert knee["strategy"] == "sse" and 500 <= knee["max_clients"] <= 512
+    assert knee["limited_by"] == ["memory"]
+    assert all(set(step) >= {"clients", "p99_s", "rss_bytes", "ok"} for step in knee["steps"])
+    written = read_capacity(tmp_path)
+    assert written.knees[0].max_clients == knee["max_clients"]
+    assert servers_needed(10_000, knee["max_clients"]) == -(-10_000 // knee["max_clients"])
+
+
+def test_capacity_table_names_the_limit_and_the_processes(capsys):
+    args = [
+        "capacity",
+        "--strategies",
+        "sse",
+        "--slo-connections",
+        "300",
+        "--duration",
+        "60",
+        "--users",
+        "3000",
+    ]
+    assert main(args) == 0
+    table = capsys.readouterr().out
+    assert main([*args, "--json"]) == 0
+    knee = json.loads(capsys.readouterr().out)["knees"][0]
+    assert 294 <= knee["max_clients"] < 300 and knee["limited_by"] == ["connections"]  # within 2 % below
+    assert "sse" in table and "connections" in table and str(knee["max_clients"]) in table
+    assert str(-(-3000 // knee["max_clients"])) in table
 
 
 def test_capacity_measure_mode_hands_over_to_the_load_tests(capsys):
     """--mode measure is served by loadtests.capacity, whose input checks run before any load starts."""
-    args = ["capacity", "--mode", "measure", "--strategies", "sse", "--step-seconds", "1s"]
+    args = ["capacity", "--mode", "measure", "--strategies", "sse", "--tolerance", "2"]
     assert main(args) == 2
-    assert "--step-seconds 1 is too short for sse" in capsys.readouterr().err
+    assert "--tolerance must be between 0 and 1" in capsys.readouterr().err
 
 
 def test_subprocess_smoke():
@@ -116,3 +146,14 @@ def test_a_bad_restart_downtime_is_one_line_and_exit_2(capsys):
     assert main(["simulate", *SMALL, "--restart-downtime", "soon", "--json"]) == 2
     err = capsys.readouterr().err
     assert "--restart-downtime must be seconds >= 0" in err and "Traceback" not in err
+
+
+def test_server_cpu_quota_sets_the_scenarios_quota(capsys):
+    from pollbench.cli import build_parser
+    from pollbench.commands.simulate import scenario_from_args
+
+    args = build_parser().parse_args(["simulate", "--server-cpu-quota", "0.25"])
+    assert scenario_from_args(args).server_cpu_quota == 0.25
+    for bad in ("0", "1.5", "abc"):
+        assert main(["simulate", "--server-cpu-quota", bad, "--json"]) == 2
+        assert "--server-cpu-quota must be a share of one core, 0 < Q <= 1" in capsys.readouterr().err

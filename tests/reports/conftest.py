@@ -7,16 +7,14 @@ from pathlib import Path
 import pytest
 
 from reports.build import ReportFiles, build_report
-from tests.reports.fixtures import make_results
+from tests.reports.fixtures import make_comparison
 
 
 @pytest.fixture(scope="session")
 def results_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """out/sim and out/measured (the measured one with a capacity search), like 'pollbench compare' writes."""
-    root = tmp_path_factory.mktemp("results")
-    make_results(root / "sim", source="sim", seed=1)
-    make_results(root / "measured", source="measured", seed=2, capacity=True, calibration_s=1.0)
-    return root
+    """A comparison's directory: out/sim and out/measured (the agreement load), out/plan (seed-chat) and
+    out/knees/{measured,sim}, like 'pollbench compare --knees' writes."""
+    return make_comparison(tmp_path_factory.mktemp("results"))
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,8 @@ from reports.load import load_results
 def test_baseline_round_trips_through_its_file(results_root, tmp_path):
     baseline = baseline_from_results(load_results([results_root]))
     back = read_baseline(write_baseline(tmp_path / "b.json", baseline))
-    assert set(back.runs) == {"sim", "measured"}
+    assert set(back.runs) == {"sim", "measured", "sim:seed-chat"}  # the planning run kept apart
+    assert back.runs["sim:seed-chat"].workload == "seed-chat" and back.runs["sim"].workload == ""
     assert back.runs["measured"].calibration_s == 1.0
     assert back.runs["sim"].strategies["poll:3"] == baseline.runs["sim"].strategies["poll:3"] or all(
         a == b or (math.isnan(a) and math.isnan(b))

@@ -19,7 +19,7 @@ def test_every_chart_is_drawn_from_sim_measured_and_capacity_results(built_repor
 def test_charts_without_their_data_are_skipped_with_a_note(tmp_path):
     make_results(tmp_path / "sim", strategies=("poll:3", "sse"), deliveries=50)
     charts = {c.name: c for c in draw_charts(load_results([tmp_path / "sim"]), tmp_path / "charts")}
-    assert charts["capacity_curve"].png is None and "capacity.json" in charts["capacity_curve"].note
+    assert charts["capacity_curves"].png is None and "capacity.json" in charts["capacity_curves"].note
     assert charts["sim_vs_measured"].png is None and "both" in charts["sim_vs_measured"].note
     assert charts["utilization_vs_clients"].png is None
     assert charts["latency_cdf"].png is not None and charts["latency_cdf"].png.exists()

@@ -49,3 +49,24 @@ def test_simpy_model_sees_queueing_under_load():
     assert 0.4 < des.server_utilization < 0.6
     assert des.queue_wait_s.mean > 0.0005
     assert fast.queue_wait_s.mean == pytest.approx(des.queue_wait_s.mean, rel=0.35)
+
+
+@pytest.mark.parametrize("spec", ["poll:3", "adaptive", "longpoll", "sse"])
+def test_both_engines_agree_on_a_calibrated_server(spec):
+    """Connection scaling, a cold start, the commit on the delivery path and a CPU quota, in both models:
+    the SimPy loop pays each penalty job by job, the fast path as its recursion over busy periods."""
+    from sim.calibration import Calibration, ColdStart, ConnectionScaling
+
+    cal = Calibration(
+        connection_scaling=ConnectionScaling(points=((10, 1.0), (200, 1.5))),
+        cold_start=ColdStart(max_ms=0.6, tau_ms=3.0),
+        commit_ms=4.0,
+    )
+    fast = run_one(spec, "fast", calibration=cal, server_cpu_quota=0.3, **SCENARIO)
+    des = run_one(spec, "des", calibration=cal, server_cpu_quota=0.3, **SCENARIO)
+    _close_means(fast, des, slack=0.01)
+    assert fast.extra["cold_start_busy_s"] > 0 and des.extra["cold_start_busy_s"] > 0
+    assert fast.server_utilization == pytest.approx(des.server_utilization, rel=0.1)
+    assert fast.extra["cold_start_busy_s"] == pytest.approx(des.extra["cold_start_busy_s"], rel=0.15)
+    assert fast.extra["post_cold_start_s"] == pytest.approx(des.extra["post_cold_start_s"], rel=0.15)
+    assert fast.open_connections == des.open_connections

@@ -72,3 +72,87 @@ def test_posts_count_in_the_server_busy_time_whatever_the_strategy():
     expected, tol = posts * 0.005 / 600.0, 5 * math.sqrt(posts) * 0.005 / 600.0
     for spec in ("sse", "poll:3"):
         assert with_posts[spec] - without[spec] == pytest.approx(expected, abs=tol)
+
+
+SPECS = ("poll:3", "seed-dashboard:3", "adaptive", "longpoll", "sse", "ws")
+
+
+def _results(calibration=None, **scenario):
+    from sim.calibration import Calibration
+
+    sc = Scenario(clients=150, duration=600.0, message_interval=30.0, strategies=SPECS, **scenario)
+    return simulate(sc, calibration=calibration or Calibration(), workers=1).summary.strategies
+
+
+def _rel(spec: str) -> float:
+    """Exactly twice the work, except where a chain's next request leaves a service time later (long-poll
+    re-issues, the seed's sequential GETs), which moves a few requests across the run's end."""
+    return 2e-3 if spec in ("longpoll", "seed-dashboard:3") else 1e-9
+
+
+def test_a_connection_factor_of_two_doubles_every_service_time():
+    """Factor 2 at any connection count: the same jobs, each twice as long, posts included."""
+    from sim.calibration import Calibration, ConnectionScaling
+
+    base = _results()
+    doubled = _results(Calibration(connection_scaling=ConnectionScaling(points=((1, 2.0),))))
+    for spec in SPECS:
+        rel = _rel(spec)
+        assert doubled[spec].extra["offered_load"] == pytest.approx(
+            2 * base[spec].extra["offered_load"], rel=rel
+        )
+        assert doubled[spec].extra["connection_factor"] == 2.0
+
+
+def test_half_a_core_doubles_the_busy_share_of_its_quota_and_leaves_bytes_alone():
+    base = _results()
+    halved = _results(server_cpu_quota=0.5)
+    for spec in SPECS:
+        rel = _rel(spec)
+        assert halved[spec].extra["offered_load"] == pytest.approx(
+            2 * base[spec].extra["offered_load"], rel=rel
+        )
+        assert halved[spec].extra["server_cpu_quota"] == 0.5
+        assert base[spec].extra["server_cpu_quota"] is None
+        if rel < 1e-6:
+            assert halved[spec].bytes_per_client_per_min == base[spec].bytes_per_client_per_min
+            assert halved[spec].requests_per_s == base[spec].requests_per_s
+
+
+def test_every_strategy_reports_the_connections_it_holds():
+    """150 customers with 3 orders and one admin on one process: pollers keep one keep-alive connection
+    each (the admin its six), long-poll one per order, push one stream per client."""
+    r = _results()
+    assert r["poll:3"].open_connections == 150 + 6
+    assert r["adaptive"].open_connections == 150 + 6
+    assert r["seed-dashboard:3"].open_connections == 151
+    assert r["longpoll"].open_connections == 150 * 3 + 1
+    assert r["sse"].open_connections == r["ws"].open_connections == 151
+
+
+def test_connection_memory_counts_keepalives_and_streams_at_their_own_cost():
+    from sim.calibration import Calibration
+
+    cal = Calibration(memory_per_keepalive_bytes=10_000, memory_per_connection_bytes=50_000)
+    r = _results(cal)
+    assert r["poll:3"].extra["connection_memory_bytes"] == pytest.approx(156 * 10_000)
+    assert r["sse"].extra["connection_memory_bytes"] == pytest.approx(151 * 50_000)
+    lp = r["longpoll"].extra
+    parked = lp["streams"]
+    assert 0.95 * 451 < parked < 451  # parked nearly all the time; keep-alive between answer and re-issue
+    assert lp["connection_memory_bytes"] == pytest.approx(parked * 50_000 + (451 - parked) * 10_000)
+
+
+def test_posts_pay_the_cold_start_of_an_idle_loop():
+    """Push with rare messages and no heartbeats to speak of: the loop is idle nearly all the time and
+    every gap is far longer than tau, so each POST pays the full penalty (the light-load extreme)."""
+    from sim.calibration import Calibration, ColdStart
+
+    cal = Calibration(cold_start=ColdStart(max_ms=0.5, tau_ms=1.0))
+    sc = Scenario(clients=50, admins=0, duration=600.0, message_interval=300.0, strategies=("ws:100000",))
+    r = simulate(sc, calibration=cal, workers=1).summary.strategies["ws:100000"]
+    posts = (r.extra["post_busy_s"] - r.extra["post_cold_start_s"]) / 0.001  # calibrated 1 ms per POST
+    assert posts == pytest.approx(50 * 3 * 600 / 300, rel=0.25)  # Poisson count around its mean
+    assert r.extra["post_cold_start_s"] == pytest.approx(posts * 0.0005, rel=0.01)
+    # every push of a message to its customer found the loop idle too
+    assert r.extra["cold_start_busy_s"] == pytest.approx(r.messages.sent * 0.0005, rel=0.01)

@@ -92,3 +92,102 @@ def test_arrival_order_sorts_like_a_stable_argsort():
     perm = arrival_order(t)
     assert np.all(np.diff(t[perm]) >= 0)
     np.testing.assert_array_equal(perm, np.argsort(t, kind="stable"))
+
+
+def _sequential_cold_start(a, s, cold, quota=1.0, free_at=0.0):
+    """The cold-start recursion one job at a time: the reference the vectorised fixed point must match."""
+    waits, spent = np.zeros(len(a)), np.zeros(len(a))
+    for n, (arrive, work) in enumerate(zip(a, s, strict=True)):
+        start = max(arrive, free_at)
+        gap = arrive - free_at
+        spent[n] = work + (float(cold.penalty_s(gap)) / quota if gap > 0 else 0.0)
+        waits[n] = start - arrive
+        free_at = start + spent[n]
+    return waits, spent
+
+
+def test_cold_start_lands_exactly_on_the_idle_arrivals():
+    """1 ms jobs. Jobs 0 and 3 find the loop idle (10 ms and ~8 ms gaps) and pay the penalty; 1, 2 and 4
+    queue. Job 5 would find it idle without penalties (0.3 ms gap), but job 3's penalty keeps the loop busy:
+    it waits and pays nothing, which a penalty added after the fact would get wrong."""
+    from sim.calibration import ColdStart
+
+    cold = ColdStart(max_ms=0.5, tau_ms=2.0)
+    a = np.array([0.0100, 0.0105, 0.0110, 0.0215, 0.0218, 0.0238])
+    s = np.full(a.size, 0.001)
+    server = FifoServer(cold_start=cold, free_at=0.0)
+    waits = server.process_trusted(a, s)
+    p0 = float(cold.penalty_s(0.010))
+    end2 = 0.010 + p0 + 0.003
+    p3 = float(cold.penalty_s(0.0215 - end2))
+    end4 = 0.0215 + p3 + 0.002
+    assert 0.0238 < end4  # the premise: job 3's penalty covers job 5's penalty-free gap
+    expected = [0.0, 0.0110 + p0 - 0.0105, 0.0120 + p0 - 0.0110, 0.0, 0.0225 + p3 - 0.0218, end4 - 0.0238]
+    np.testing.assert_allclose(waits, expected, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(s - 0.001, [p0, 0, 0, p3, 0, 0], rtol=0, atol=1e-15)
+    assert server.penalty_s == pytest.approx(p0 + p3, abs=1e-15)
+    assert server.busy_s == pytest.approx(0.006 + p0 + p3, abs=1e-15)
+    np.testing.assert_allclose(waits, _sequential_cold_start(a, np.full(a.size, 0.001), cold)[0], atol=1e-15)
+
+
+def test_cold_start_fixed_point_equals_the_recursion_at_every_load():
+    from sim.calibration import ColdStart
+
+    cold = ColdStart(max_ms=0.6, tau_ms=1.5)
+    for rate in (100.0, 1000.0, 3000.0, 5000.0):  # 1 ms + penalty per job: light to saturated
+        rng = np.random.default_rng(int(rate))
+        a = np.cumsum(rng.exponential(1.0 / rate, 20_000))
+        s = rng.exponential(0.0002, a.size)
+        srv = s.copy()
+        waits = FifoServer(cold_start=cold, quota=0.5, free_at=0.0).process_trusted(a, srv)
+        ref_waits, ref_spent = _sequential_cold_start(a, s, cold, quota=0.5)
+        np.testing.assert_allclose(waits, ref_waits, atol=1e-9)
+        np.testing.assert_allclose(srv, ref_spent, atol=1e-9)
+
+
+def test_no_cold_start_leaves_services_untouched():
+    rng = np.random.default_rng(8)
+    a = np.cumsum(rng.exponential(1.0, 1000))
+    s = rng.exponential(0.5, 1000)
+    before = s.copy()
+    FifoServer().process_trusted(a, s)
+    np.testing.assert_array_equal(s, before)
+
+
+def test_idle_exposure_is_the_penalty_integrated_over_idle_time():
+    """A POST at a uniformly random moment pays exposure / duration: checked by averaging many moments."""
+    from sim.calibration import ColdStart
+
+    cold = ColdStart(max_ms=0.5, tau_ms=2.0)
+    a = np.array([0.003, 0.004, 0.020, 0.021])
+    s = np.full(4, 0.002)
+    server = FifoServer(cold_start=cold, free_at=0.0)
+    server.process_trusted(a, s)
+    server.close(0.05)
+    # idle spells: [0, 0.003), [0.005 + p1...]: sample the idle age on a fine grid and integrate
+    t = np.linspace(0.0, 0.05, 2_000_001)[:-1]
+    ends = a + FifoServer(cold_start=cold, free_at=0.0).process_trusted(a, np.full(4, 0.002)) + s
+    free = np.r_[0.0, ends]
+    starts = np.r_[a, np.inf]
+    age = np.full(t.size, -1.0)
+    for f, nxt in zip(free, starts, strict=True):
+        inside = (t >= f) & (t < nxt)
+        age[inside] = t[inside] - f
+    idle = age >= 0
+    numeric = float(cold.penalty_s(age[idle]).sum()) * (0.05 / t.size)
+    assert server.exposure_s2 == pytest.approx(numeric, rel=1e-4)
+
+
+def test_a_process_model_scales_every_service_time_by_connections_and_quota():
+    from sim.calibration import ConnectionScaling
+
+    cal = Calibration(connection_scaling=ConnectionScaling(points=((100, 1.0), (1100, 2.0))))
+    base = ServiceModel(calibration=cal)
+    busy = base.on_process(connections=1100, quota=None)
+    halved = base.on_process(connections=100, quota=0.5)
+    for kind in ("orders_304", "since", "push", "post"):
+        assert busy.mean(kind) == pytest.approx(2 * base.mean(kind))
+        assert halved.mean(kind) == pytest.approx(2 * base.mean(kind))
+    assert base.on_process(connections=600, quota=0.25).scale == pytest.approx(1.5 / 0.25)
+    forced = ServiceModel(calibration=cal, forced_ms=1.0).on_process(connections=1100, quota=0.5)
+    assert forced.mean("since") == pytest.approx(0.004)
