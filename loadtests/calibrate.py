@@ -7,8 +7,10 @@ times are the server process's CPU seconds per request, so they are what the sim
 for, and they barely depend on how busy the rest of the machine is (only on how fast it is: the no-op
 figure in ``meta`` is the yardstick for that).
 
-Order matters: the memory crowds come before the long-poll and push phases, whose thousands of closed
-connections would leave freed memory behind for the crowds to reuse and look cheaper.
+Order matters: the idle server's memory and descriptors are read before any load; the memory crowds come
+before the connection-scaling, long-poll and push phases, whose thousands of closed connections would leave
+freed memory behind for the crowds to reuse and look cheaper; the light-load phases (cold start, commit
+time) come last, on a server with nothing else to do.
 
 Public API (no Locust import)::
 
@@ -23,19 +25,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import statistics
 import tempfile
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from loadtests.calibrate_coldstart import ColdStartSettings, GapSample, measure_cold_start
+from loadtests.calibrate_commit import CommitSettings, measure_push_latency
 from loadtests.calibrate_http import Budget, Sample
 from loadtests.calibrate_longpoll import LongPollSettings, measure_longpoll
-from loadtests.calibrate_memory import MemorySettings, measure_memory
-from loadtests.calibrate_plan import make_plan
-from loadtests.calibrate_polls import measure_noop, measure_polls
+from loadtests.calibrate_memory import MemorySettings, measure_idle, measure_memory
+from loadtests.calibrate_plan import Plan, make_plan
+from loadtests.calibrate_polls import measure_noop, measure_polls, not_modified_polls
 from loadtests.calibrate_push import PushSettings, measure_deliveries, measure_heartbeat, measure_ping
-from loadtests.calibrate_result import CalibrationResult, build_result
+from loadtests.calibrate_result import CalibrationResult, Measurements, build_result
+from loadtests.calibrate_scaling import ScalingPoint, ScalingSettings, measure_scaling
 from loadtests.calibrate_server import CalibrateError, CpuClock, Target, attach, spawn_server
 from loadtests.calibrate_wire import measure_wire
 
@@ -74,6 +80,12 @@ class CalibrateSettings:
     """Subscribers for the push measurements."""
     memory: MemorySettings = field(default_factory=MemorySettings)
     """Idle crowds for the memory per connection."""
+    scaling: ScalingSettings = field(default_factory=ScalingSettings)
+    """Connection counts whose CPU per request at saturation is measured (connection_scaling)."""
+    cold_start: ColdStartSettings = field(default_factory=ColdStartSettings)
+    """Idle gaps whose extra CPU per request is measured (cold_start)."""
+    commit: CommitSettings = field(default_factory=CommitSettings)
+    """Messages timed from createdAt to their subscriber (commit_ms)."""
     customers: int = 60
     """Customers seeded into a server calibration starts itself (3 orders each)."""
     time_limit_s: float = 55.0
@@ -87,7 +99,12 @@ class CalibrateSettings:
             budget=Budget(cpu_s=0.2),
             longpoll=LongPollSettings(waiters=2000, cpu_s=0.2, max_rounds=4),
             push=PushSettings(subscribers=100, max_posts=200, heartbeat_streams=200),
-            memory=MemorySettings(connections=300, settle_pause_s=0.3, settle_max_s=1.5),
+            memory=MemorySettings(
+                connections=300, keepalive=500, idle_window_s=0.3, settle_pause_s=0.3, settle_max_s=1.5
+            ),
+            scaling=ScalingSettings(connections=(100, 1000), windows=4),
+            cold_start=ColdStartSettings(rounds=2, window_s=0.2, max_requests=200),
+            commit=CommitSettings(posts=50, max_s=4.0),
             time_limit_s=16.0,
         )
 
@@ -113,11 +130,57 @@ class _Steps:
 
 
 def _total_steps(settings: CalibrateSettings, heartbeat: bool) -> float:
-    # noop, 7 poll kinds, long-poll rounds (about 4), memory (2), push SSE and WS, ping, heartbeat
-    return 1 + 7 + 4 + 2 + 3 + (1 if heartbeat else 0)
+    # idle server, noop, 7 poll kinds, memory (2), scaling points, long-poll rounds (about 4), push SSE
+    # and WS, ping, heartbeat, cold-start rounds, commit
+    scaling, rounds = len(settings.scaling.connections), settings.cold_start.rounds
+    return 1 + 1 + 7 + 2 + scaling + 4 + 3 + (1 if heartbeat else 0) + rounds + 1
 
 
 Heartbeat = Awaitable[Target] | None
+
+
+def _shares(settings: CalibrateSettings) -> CalibrateSettings:
+    """Settings whose wall-clock caps fit each phase's share of the time limit (on a quiet machine the
+    CPU targets are reached well before)."""
+    limit = settings.time_limit_s
+    r = dataclasses.replace
+    return r(
+        settings,
+        budget=r(settings.budget, max_s=min(settings.budget.max_s, 0.045 * limit)),
+        longpoll=r(settings.longpoll, max_s=min(settings.longpoll.max_s, 0.2 * limit)),
+        scaling=r(settings.scaling, max_s=min(settings.scaling.max_s, 0.02 * limit)),
+        commit=r(settings.commit, max_s=min(settings.commit.max_s, 0.08 * limit)),
+    )
+
+
+async def _scaling(target: Target, plan: Plan, clock: CpuClock, settings: CalibrateSettings,
+                   steps: _Steps) -> tuple[list[ScalingPoint], int]:  # fmt: skip
+    def report(point: ScalingPoint) -> None:
+        steps(f"{point.connections} connections: {point.per_request_s * 1e6:.0f} µs/request", 1.0)
+
+    customers = [c for c in target.fixtures.customers if c.orders]
+    steps(f"connection scaling: {', '.join(map(str, settings.scaling.connections))} connections")
+    return await measure_scaling(target, plan, clock, settings.scaling, report, customers), len(customers)
+
+
+async def _light_load(target: Target, plan: Plan, clock: CpuClock, settings: CalibrateSettings,
+                      steps: _Steps) -> tuple[list[GapSample], list[float]]:  # fmt: skip
+    """Cold start and commit time, on a server with nothing else to do."""
+    (poll,) = await not_modified_polls(target, [plan.reader], plan)
+    rounds = settings.cold_start.rounds
+    steps(f"cold start: idle gaps {', '.join(f'{g:g}' for g in settings.cold_start.gaps_ms)} ms")
+    loop = asyncio.get_running_loop()
+
+    def done(r: int) -> None:
+        loop.call_soon_threadsafe(steps, f"cold start: round {r + 1}/{rounds}", 1.0)
+
+    gaps = await asyncio.to_thread(
+        measure_cold_start, target.host, target.port, poll, clock, settings.cold_start, done
+    )
+    steps(f"commit time: {settings.commit.posts} messages, one at a time")
+    latencies = await measure_push_latency(target, plan, settings.commit)
+    steps(f"commit time: push latency median {statistics.median(latencies):.1f} ms", 1.0)
+    return gaps, latencies
 
 
 async def _measure(
@@ -125,39 +188,49 @@ async def _measure(
 ) -> CalibrationResult:
     plan, clock = make_plan(target), CpuClock(target.pid)
     samples: dict[str, Sample] = {}
-    # Each kind's share of the time limit; on a quiet machine the CPU targets are reached well before.
-    limit = settings.time_limit_s
-    budget = dataclasses.replace(settings.budget, max_s=min(settings.budget.max_s, 0.045 * limit))
-    push_budget = dataclasses.replace(settings.budget, max_s=min(settings.budget.max_s, 0.06 * limit))
-    longpoll = dataclasses.replace(settings.longpoll, max_s=min(settings.longpoll.max_s, 0.2 * limit))
+    s = _shares(settings)
+    push_budget = dataclasses.replace(
+        settings.budget, max_s=min(settings.budget.max_s, 0.06 * s.time_limit_s)
+    )
 
     def report(sample: Sample) -> None:
         samples[sample.kind] = sample
         steps(f"{sample.kind}: {sample.per_unit_s * 1e6:.0f} µs", 1.0)
 
+    steps("idle server: memory, descriptors")
+    idle = await measure_idle(target, clock, s.memory)
+    steps(f"idle server: {idle.rss_bytes / 2**20:.0f} MiB, {idle.fds} of {idle.fd_limit} descriptors", 1.0)
     steps("wire bytes")
     wire = await asyncio.to_thread(measure_wire, target, plan)
-    report(await measure_noop(target, clock, budget, settings.connections))
-    _polls, distinct_since = await measure_polls(target, plan, clock, budget, settings.connections, report)
+    report(await measure_noop(target, clock, s.budget, s.connections))
+    _polls, distinct_since = await measure_polls(target, plan, clock, s.budget, s.connections, report)
     steps("memory per idle connection")
-    memory = await measure_memory(target, plan, settings.memory)
-    steps(f"memory: {max(m.per_connection for m in memory) / 1024:.1f} KiB/connection", 2.0)
+    memory, keepalive_cpu = await measure_memory(target, plan, clock, s.memory)
+    per = {m.kind: f"{m.per_connection / 1024:.1f}" for m in memory}
+    steps(f"memory: {per['keepalive']} KiB/keep-alive, {per['sse']} SSE, {per['ws']} WS", 2.0)
+    scaling, scaling_customers = await _scaling(target, plan, clock, s, steps)
     post_s = samples["post"].per_unit_s
-    samples.update(await measure_longpoll(target, plan, clock, post_s, longpoll, report))
+    samples.update(await measure_longpoll(target, plan, clock, post_s, s.longpoll, report))
     for kind in ("sse", "ws"):
-        report(await measure_deliveries(kind, target, plan, clock, post_s, push_budget, settings.push))
-    ping, ping_bytes = await measure_ping(target, plan, clock, push_budget, settings.push)
+        report(await measure_deliveries(kind, target, plan, clock, post_s, push_budget, s.push))
+    ping, ping_bytes = await measure_ping(target, plan, clock, push_budget, s.push)
     report(ping)
     wire["ws_ping"] = round(ping_bytes)
     if heartbeat is not None:
         steps("SSE heartbeats (second server)")
         beats = await heartbeat
         sample, beat_bytes = await measure_heartbeat(
-            beats, make_plan(beats), CpuClock(beats.pid), push_budget, settings.push
+            beats, make_plan(beats), CpuClock(beats.pid), push_budget, s.push
         )
         report(sample)
         wire["sse_heartbeat"] = round(beat_bytes)
-    return build_result(target, samples, wire, memory, settings.describe(), distinct_since)
+    gaps, latencies = await _light_load(target, plan, clock, s, steps)
+    measured = Measurements(
+        samples=samples, wire=wire, memory=memory, keepalive_cpu_per_s=keepalive_cpu, idle=idle,
+        scaling=scaling, scaling_customers=scaling_customers, cold_start=gaps, push_latency_ms=latencies,
+        distinct_since=distinct_since, clock=clock,
+    )  # fmt: skip
+    return build_result(target, measured, settings.describe())
 
 
 async def _with_own_servers(

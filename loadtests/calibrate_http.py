@@ -7,22 +7,26 @@ plain asyncio streams with pre-encoded requests, so it costs little next to the 
 process while the server runs in its own, so the client's work is never counted.
 
 Connections are opened and warmed (one request each) before the clock is read, so TCP accepts and first-use
-caches are not charged to the kind.
+caches are not charged to the kind. A batch may hold more connections than it keeps requests in flight:
+then every request goes out on the connection that has been idle longest, so the requests rotate over all
+of them, as the requests of N pollers sharing a process do.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from loadtests.calibrate_server import TICK_S, CalibrateError
 from loadtests.wire import request_head
 
-__all__ = ["Batch", "Budget", "Conn", "Sample", "encode_request", "run_batch"]
+__all__ = ["Batch", "Budget", "Conn", "OpenBatch", "Sample", "encode_request", "open_batch", "run_batch"]
 
 _LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 _CHUNKED = re.compile(rb"\r\ntransfer-encoding:\s*chunked", re.IGNORECASE)
@@ -108,7 +112,16 @@ class Batch:
     expect: int
     """Status every answer must have."""
     connections: int = 8
-    """Keep-alive connections kept busy at once."""
+    """Keep-alive connections the batch opens."""
+    in_flight: int | None = None
+    """Requests outstanding at once; None: one per connection. Fewer than ``connections``: each request
+    is sent on the connection idle longest, so consecutive requests touch different connections, and
+    connection i always sends ``requests[i % len(requests)]`` (one poller, one request)."""
+
+    @property
+    def rotating(self) -> bool:
+        """Whether requests rotate over more connections than are in flight."""
+        return self.in_flight is not None and self.in_flight < self.connections
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,16 +142,16 @@ class Sample:
         """Mean server CPU per unit, seconds."""
         return self.cpu_s / self.count if self.count else float("nan")
 
-    @property
-    def tick_share(self) -> float:
-        """One accounting tick as a share of the measured CPU time (the reading's resolution)."""
-        return TICK_S / self.cpu_s if self.cpu_s > 0 else float("inf")
+    def resolution_share(self, resolution_s: float = TICK_S) -> float:
+        """One step of the CPU clock (a 10 ms tick, or a nanosecond) as a share of the measured CPU time."""
+        return resolution_s / self.cpu_s if self.cpu_s > 0 else float("inf")
 
 
 class _Pacer:
-    """What every connection of one batch shares: the request turn, the count, stop and error."""
+    """What every connection of one batch shares: the request turn, the count, stop and error, and the
+    connections waiting for their turn to send (when fewer requests than connections are in flight)."""
 
-    def __init__(self, batch: Batch, connections: int, cap: int | None = None) -> None:
+    def __init__(self, batch: Batch, cap: int | None = None) -> None:
         self.batch = batch
         self.cap = cap
         """Most requests to count: connections stop sending once this many were answered."""
@@ -149,24 +162,28 @@ class _Pacer:
         self.busy = 0
         self.error: CalibrateError | None = None
         self.idle = asyncio.Event()
+        self.waiting: deque[_BatchProtocol] = deque()
 
     def next_request(self) -> bytes:
         requests = self.batch.requests
         return requests[next(self.turn) % len(requests)]
 
-    def finished(self, status: int, head: bytes) -> bool:
-        """Account for one response; True when the connection should send the next request."""
+    def finished(self, status: int, head: bytes, conn: _BatchProtocol) -> _BatchProtocol | None:
+        """Account for one response on ``conn``; the connection that sends the next request, if any."""
         if status != self.batch.expect and self.error is None:
             b = self.batch
             self.error = CalibrateError(f"{b.kind}: expected HTTP {b.expect}, got {status}: {head[:200]!r}")
         if self.measuring:
             self.done += 1
         if self.sending and self.error is None and (self.cap is None or self.done < self.cap):
-            return True
+            if not self.waiting:
+                return conn
+            self.waiting.append(conn)
+            return self.waiting.popleft()
         self.busy -= 1
         if self.busy == 0:
             self.idle.set()
-        return False
+        return None
 
 
 class _BatchProtocol(asyncio.Protocol):
@@ -177,6 +194,11 @@ class _BatchProtocol(asyncio.Protocol):
         self.pacer = pacer
         self.transport: asyncio.Transport | None = None
         self.buf = b""
+        self.own: bytes | None = None
+        """The request this connection always sends (rotating batches), or None: the pacer's turn."""
+
+    def next_request(self) -> bytes:
+        return self.own if self.own is not None else self.pacer.next_request()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it
@@ -186,16 +208,17 @@ class _BatchProtocol(asyncio.Protocol):
         assert self.transport is not None
         self.pacer.busy += 1
         self.pacer.idle.clear()
-        self.transport.write(self.pacer.next_request())
+        self.transport.write(self.next_request())
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
         while (end := self._complete()) is not None:
             status, head = int(self.buf[9:12]), self.buf[:end]
             self.buf = self.buf[end:]
-            if self.pacer.finished(status, head):
-                assert self.transport is not None
-                self.transport.write(self.pacer.next_request())
+            nxt = self.pacer.finished(status, head, self)
+            if nxt is not None:
+                assert nxt.transport is not None
+                nxt.transport.write(nxt.next_request())
 
     def _complete(self) -> int | None:
         """Length of the first complete response in the buffer, or None."""
@@ -236,32 +259,77 @@ async def _watch(clock: Callable[[], float], cpu0: float, budget: Budget, pacer:
             return
 
 
-async def run_batch(host: str, port: int, batch: Batch, clock: Callable[[], float], budget: Budget) -> Sample:
-    """Keep ``batch.connections`` connections busy with ``batch`` until ``budget`` is spent."""
+async def _open(host: str, port: int, pacer: _Pacer, n: int) -> list[_BatchProtocol]:
     loop = asyncio.get_running_loop()
-    pacer = _Pacer(batch, batch.connections, cap=budget.max_requests)
-    protocols: list[_BatchProtocol] = []
-    try:
-        for _ in range(batch.connections):
+    gate = asyncio.Semaphore(100)
+
+    async def one() -> _BatchProtocol:
+        async with gate:
             try:
                 _t, proto = await loop.create_connection(lambda: _BatchProtocol(pacer), host, port)
             except OSError as exc:
                 raise CalibrateError(f"cannot connect to {host}:{port}: {exc}") from None
-            protocols.append(proto)
-        for proto in protocols:  # warm-up: one request each, not counted
-            proto.send()
-        await _settle(pacer, 30.0)
+            return proto
+
+    results = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
+    opened = [r for r in results if isinstance(r, _BatchProtocol)]
+    failed = [r for r in results if isinstance(r, BaseException)]
+    if failed:
+        for proto in opened:
+            if proto.transport is not None:
+                proto.transport.close()
+        raise failed[0]
+    return opened
+
+
+class OpenBatch:
+    """A batch's connections, open and warmed, measured as often as asked (:func:`open_batch`)."""
+
+    def __init__(self, pacer: _Pacer, protocols: list[_BatchProtocol]) -> None:
+        self._pacer = pacer
+        self._protocols = protocols
+
+    async def measure(self, clock: Callable[[], float], budget: Budget) -> Sample:
+        """Keep ``batch.in_flight`` requests outstanding until ``budget`` is spent; the CPU they cost."""
+        pacer, batch = self._pacer, self._pacer.batch
+        pacer.cap, pacer.done = budget.max_requests, 0
+        in_flight = batch.in_flight if batch.rotating and batch.in_flight else batch.connections
+        pacer.waiting.clear()
+        pacer.waiting.extend(self._protocols[in_flight:])
         started, cpu0 = time.monotonic(), clock()
         pacer.measuring = pacer.sending = True
-        for proto in protocols:
+        for proto in self._protocols[:in_flight]:
             proto.send()
         await _watch(clock, cpu0, budget, pacer)
         pacer.sending = False  # answers still in flight are counted: their CPU is in the reading
         await _settle(pacer, 30.0)
+        pacer.measuring = False
         return Sample(
             kind=batch.kind, count=pacer.done, cpu_s=clock() - cpu0, wall_s=time.monotonic() - started
         )
+
+
+@contextlib.asynccontextmanager
+async def open_batch(host: str, port: int, batch: Batch) -> AsyncIterator[OpenBatch]:
+    """Open ``batch.connections`` connections and warm each with one request (not counted)."""
+    pacer = _Pacer(batch)
+    protocols: list[_BatchProtocol] = []
+    try:
+        protocols = await _open(host, port, pacer, batch.connections)
+        for i, proto in enumerate(protocols):
+            if batch.rotating:
+                proto.own = batch.requests[i % len(batch.requests)]
+            proto.send()
+        await _settle(pacer, 30.0)
+        yield OpenBatch(pacer, protocols)
     finally:
         for proto in protocols:
             if proto.transport is not None:
                 proto.transport.close()
+
+
+async def run_batch(host: str, port: int, batch: Batch, clock: Callable[[], float], budget: Budget) -> Sample:
+    """Keep ``batch.in_flight`` requests outstanding over ``batch.connections`` connections until
+    ``budget`` is spent."""
+    async with open_batch(host, port, batch) as opened:
+        return await opened.measure(clock, budget)

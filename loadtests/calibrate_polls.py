@@ -15,15 +15,25 @@ as it does for every repeat poll of an order that has not changed.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from urllib.parse import quote
 
 from loadtests.calibrate_http import Batch, Budget, Conn, Sample, encode_request, run_batch
 from loadtests.calibrate_plan import Plan
 from loadtests.calibrate_server import CalibrateError, Target
+from loadtests.fixtures import Customer
 
-__all__ = ["fetch", "measure_noop", "measure_polls", "order_cursors", "post_round"]
+__all__ = [
+    "etag_of",
+    "fetch",
+    "measure_noop",
+    "measure_polls",
+    "not_modified_polls",
+    "order_cursors",
+    "post_round",
+]
 
 Report = Callable[[Sample], None]
 
@@ -65,6 +75,24 @@ async def post_round(conn: Conn, plan: Plan, orders: list[tuple[str, str]] | Non
         _head, body = await fetch(conn, plan.post(owners[customer_id], order_id), expect=201)
         seqs[order_id] = int(json.loads(body)["message"]["seq"])
     return seqs
+
+
+async def not_modified_polls(target: Target, customers: Sequence[Customer], plan: Plan) -> list[bytes]:
+    """Each customer's 304 poll (its current order-list ETag), fetched over a few connections."""
+    conns = [await Conn.open(target.host, target.port) for _ in range(min(8, len(customers)))]
+    out: list[bytes] = [b""] * len(customers)
+
+    async def fill(k: int) -> None:
+        for i in range(k, len(customers), len(conns)):
+            head, _body = await fetch(conns[k], plan.get("/api/orders", customers[i]))
+            out[i] = plan.get("/api/orders", customers[i], If_None_Match=etag_of(head))
+
+    try:
+        await asyncio.gather(*(fill(k) for k in range(len(conns))))
+    finally:
+        for conn in conns:
+            conn.close()
+    return out
 
 
 def since_requests(plan: Plan, before: dict[str, int], after: dict[str, int], limit: int) -> list[bytes]:

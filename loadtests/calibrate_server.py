@@ -1,10 +1,10 @@
 """The server being calibrated: where it listens, which process it is, and how much CPU it has spent.
 
-Calibration measures a server's *service time* as the CPU seconds its process spends per request, read from
-the kernel's per-process accounting (``psutil``: user + system time, every thread of the process, so the
-SQLite writer thread counts too). Those figures come in clock ticks (10 ms on Linux), so every measured
-batch must run long enough for one tick to be a small share of it: :data:`TICK_S` is what callers size
-their batches against.
+Calibration measures a server's *service time* as the CPU seconds its process spends per request. Linux
+keeps every thread's runtime in nanoseconds (``/proc/PID/task/*/schedstat``, user + system); the sum over
+the threads (so the SQLite writer thread counts too) is what :class:`CpuClock` reads. Where that file is
+missing it falls back to ``psutil``'s per-process times, which come in clock ticks (:data:`TICK_S`,
+10 ms on Linux): batches are sized so that one tick is a small share of each figure either way.
 
 Either calibration starts its own seeded ``pollbench serve`` (the usual case), or it is pointed at a
 running server on this machine with ``--host``; then the process listening on that port is found by
@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 import psutil
@@ -35,6 +36,8 @@ __all__ = [
     "attach",
     "find_listening_pid",
     "loopback_address",
+    "open_file_limit",
+    "open_files",
     "spawn_server",
 ]
 
@@ -65,16 +68,49 @@ class Target:
 
 
 class CpuClock:
-    """CPU seconds (user + system, all threads) a process has spent so far."""
+    """CPU seconds (user + system, all threads) a process has spent so far.
 
-    def __init__(self, pid: int) -> None:
+    ``source`` "schedstat" sums the nanosecond runtime of every thread; a thread that exits keeps the
+    runtime last read from it (only its final slice since the previous reading is lost, and the server's
+    threads live as long as it does). "psutil" reads the kernel's per-process times in ticks. "auto"
+    takes schedstat where the kernel has it.
+    """
+
+    def __init__(self, pid: int, *, source: Literal["auto", "schedstat", "psutil"] = "auto") -> None:
+        self._tasks = Path(f"/proc/{pid}/task")
+        self._seen: dict[str, int] = {}
         try:
             self._proc = psutil.Process(pid)
             self._proc.cpu_times()
         except psutil.Error as exc:
             raise CalibrateError(f"cannot read the CPU time of process {pid}: {exc}") from None
+        has_schedstat = (self._tasks / str(pid) / "schedstat").is_file()
+        if source == "schedstat" and not has_schedstat:
+            raise CalibrateError(f"process {pid}: no /proc/{pid}/task/*/schedstat on this kernel")
+        self.source: Literal["schedstat", "psutil"] = (
+            "schedstat" if source == "schedstat" or (source == "auto" and has_schedstat) else "psutil"
+        )
+        """Where the readings come from."""
+        self.resolution_s = 1e-9 if self.source == "schedstat" else TICK_S
+        """Smallest step a reading moves by, seconds."""
+
+    def _schedstat_s(self) -> float:
+        """Runtime of every thread seen so far (the first field of each schedstat), seconds."""
+        try:
+            tids = os.listdir(self._tasks)
+        except FileNotFoundError:
+            raise CalibrateError("the server process exited during calibration") from None
+        for tid in tids:
+            try:
+                with open(self._tasks / tid / "schedstat", "rb") as fh:
+                    self._seen[tid] = int(fh.read().split(maxsplit=1)[0])
+            except FileNotFoundError:
+                continue  # the thread exited since the listing: its last reading stands
+        return sum(self._seen.values()) / 1e9
 
     def __call__(self) -> float:
+        if self.source == "schedstat":
+            return self._schedstat_s()
         try:
             t = self._proc.cpu_times()
         except psutil.NoSuchProcess:
@@ -86,15 +122,38 @@ class CpuClock:
         return int(self._proc.memory_info().rss)
 
     def quiet(self, *, step_s: float = 0.05, still: int = 3, max_s: float = 10.0) -> float:
-        """The CPU reading once the process has stopped spending (``still`` equal readings in a row)."""
+        """The CPU reading once the process has stopped spending (``still`` steps in a row in which it
+        spent less than 0.1 % of a core: nothing, to the tick clock)."""
         deadline = time.monotonic() + max_s
         last, same = self(), 0
         while same < still and time.monotonic() < deadline:
             time.sleep(step_s)
             now = self()
-            same = same + 1 if now == last else 0
+            same = same + 1 if now - last < max(self.resolution_s / 2, step_s * 1e-3) else 0
             last = now
         return last
+
+
+def open_file_limit(pid: int) -> int | None:
+    """The soft RLIMIT_NOFILE of ``pid`` ("Max open files" in /proc/PID/limits); None if unlimited or
+    unreadable."""
+    try:
+        text = Path(f"/proc/{pid}/limits").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("Max open files"):
+            soft = line[len("Max open files") :].split()[0]
+            return int(soft) if soft.isdigit() else None
+    return None
+
+
+def open_files(pid: int) -> int | None:
+    """Descriptors ``pid`` holds (entries of /proc/PID/fd); None if unreadable."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
 
 
 def loopback_address(url: str) -> tuple[str, int]:

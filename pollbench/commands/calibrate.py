@@ -28,7 +28,16 @@ Measure what the simulator needs to know about the server and write it as a cali
               the same client and headers as the Locust load tests
   memory_per_connection_bytes
               server RSS growth per idle SSE stream / subscribed WebSocket (the larger of the two)
-  meta        date, host, every sample's size and its CPU-tick share, the no-op reference (noop_us)
+  connection_scaling
+              CPU per 304 poll at saturation with N keep-alive connections used in rotation, over
+              the 2-in-flight orders_304 figure measured alongside (N = 100, 5000; --quick 100, 1000)
+  cold_start  extra CPU of a request that finds the loop idle after a gap g: max*(1-exp(-g/tau)),
+              fitted over gaps of 0.3-30 ms
+  commit_ms   median (SSE receive - createdAt) of messages posted one at a time, less push
+  memory_per_keepalive_bytes, baseline_rss_bytes, fd_limit, fd_reserve
+              RSS per idle keep-alive connection; the idle server's RSS, descriptor limit and
+              descriptors held
+  meta        date, host, every sample (size, CPU clock resolution share), the no-op reference
 
 Without --host it starts its own seeded 'pollbench serve' on a free loopback port (and a second one
 with a 50 ms SSE heartbeat to measure heartbeats). With --host it measures a running server on this
@@ -138,11 +147,15 @@ def _bytes_of(kind: str, result: CalibrationResult) -> str:
 
 
 def results_table(result: CalibrationResult) -> Table:
-    """One row per measured kind: how many, server CPU per unit, the tick's share, wire bytes."""
+    """One row per measured kind: how many, server CPU per unit, the CPU clock's step as a share of it,
+    wire bytes."""
     from rich.table import Table
 
     table = Table(title="pollbench calibrate: server CPU per request (this machine)")
-    for col in ("kind", "requests", "CPU µs/request", "tick share", "wire bytes"):
+    from loadtests.calibrate_server import TICK_S
+
+    resolution = float(result.meta.get("clock_resolution_s", TICK_S))
+    for col in ("kind", "requests", "CPU µs/request", "resolution", "wire bytes"):
         table.add_column(col, justify="left" if col in ("kind", "wire bytes") else "right")
     for kind, s in result.samples.items():
         us = s.per_unit_s * 1e6
@@ -150,10 +163,29 @@ def results_table(result: CalibrationResult) -> Table:
             kind,
             f"{s.count:,}",
             "-" if math.isnan(us) else f"{us:.1f}",
-            f"{s.tick_share:.1%}",
+            f"{s.resolution_share(resolution):.1%}",
             _bytes_of(kind, result),
         )
     return table
+
+
+def capacity_lines(result: CalibrationResult) -> list[str]:
+    """What bounds the clients of one process: connection scaling, cold start, commit, memory, descriptors."""
+    c = result.calibration
+    factors = ", ".join(f"{n} connections x{f:.2f}" for n, f in c.connection_scaling.points)
+    commit = result.meta.get("commit", {}).get("latency_ms", {})
+    spread = (
+        f" (push latency p10/p50/p90 {commit['p10']}/{commit['p50']}/{commit['p90']} ms)" if commit else ""
+    )
+    return [
+        f"connection scaling (CPU per request at saturation): {factors or 'not measured'}",
+        f"cold start: up to {c.cold_start.max_ms:.2f} ms extra CPU after an idle gap, "
+        f"tau {c.cold_start.tau_ms:.1f} ms",
+        f"commit on the push path: {c.commit_ms:.2f} ms{spread}",
+        f"memory per idle keep-alive connection: {c.memory_per_keepalive_bytes / 1024:.1f} KiB; idle "
+        f"server {c.baseline_rss_bytes / 2**20:.0f} MiB, {c.fd_reserve} descriptors held of "
+        f"{c.fd_limit or 'this machine'}",
+    ]
 
 
 def _measure(args: argparse.Namespace) -> CalibrationResult:
@@ -207,6 +239,8 @@ def run(args: argparse.Namespace) -> int:
         f"memory per push connection: {c.memory_per_connection_bytes / 1024:.1f} KiB; "
         f"no-op reference: {result.noop_s * 1e6:.1f} µs/request"
     )
+    for line in capacity_lines(result):
+        out.print(line, highlight=False)
     for note in result.meta["notes"]:
         out.print(f"note: {note}", highlight=False)
     out.print(f"wrote {args.out} (use: pollbench simulate --calibration {args.out})")

@@ -9,18 +9,25 @@ import pytest
 
 from loadtests import calibrate as calibrate_module
 from loadtests.calibrate import CalibrateError, CalibrateSettings, CalibrationResult, calibrate
+from loadtests.calibrate_coldstart import ColdStartSettings
+from loadtests.calibrate_commit import CommitSettings
 from loadtests.calibrate_http import Budget
 from loadtests.calibrate_longpoll import LongPollSettings
 from loadtests.calibrate_memory import MemorySettings
 from loadtests.calibrate_push import PushSettings
-from loadtests.calibrate_server import TICK_S
+from loadtests.calibrate_scaling import ScalingSettings
 from sim.calibration import Calibration, ServiceTimes, load_calibration
 
 TINY = CalibrateSettings(
     budget=Budget(cpu_s=0.1, max_s=3.0),
     longpoll=LongPollSettings(waiters=1000, cpu_s=0.05, max_rounds=4, orders=10),
     push=PushSettings(subscribers=50, max_posts=100, heartbeat_streams=300),
-    memory=MemorySettings(connections=100, settle_pause_s=0.2, settle_max_s=1.5),
+    memory=MemorySettings(
+        connections=100, keepalive=200, idle_window_s=0.2, settle_pause_s=0.2, settle_max_s=1.5
+    ),
+    scaling=ScalingSettings(connections=(20, 400), windows=5, cpu_s=0.04),
+    cold_start=ColdStartSettings(gaps_ms=(0.3, 3.0, 30.0), rounds=2, window_s=0.15, max_requests=100),
+    commit=CommitSettings(posts=50, spacing_s=0.005),
     customers=12,
     time_limit_s=15.0,
 )
@@ -77,7 +84,8 @@ def test_sample_sizes_are_recorded(result: CalibrationResult) -> None:
         assert samples[kind]["cpu_s"] >= 0.03, kind  # whole ticks of real CPU behind every figure
     for kind, sample in samples.items():
         assert sample["count"] > 0 and sample["cpu_s"] > 0, kind
-        assert sample["tick_share"] == pytest.approx(TICK_S / sample["cpu_s"], rel=0.02), kind
+        resolution = result.meta["clock_resolution_s"]
+        assert sample["resolution_share"] == pytest.approx(resolution / sample["cpu_s"], rel=0.02), kind
 
 
 def test_wire_bytes_add_up_to_a_2kb_full_poll(result: CalibrationResult) -> None:
@@ -91,7 +99,8 @@ def test_memory_per_connection_is_measured(result: CalibrationResult) -> None:
     per = result.calibration.memory_per_connection_bytes
     assert per != Calibration().memory_per_connection_bytes
     assert 1024 < per < 256 * 1024
-    assert {m["connections"] for m in result.meta["memory"].values()} == {100}
+    memory = result.meta["memory"]
+    assert {memory[k]["connections"] for k in ("sse", "ws")} == {100}
 
 
 def test_progress_reaches_the_end(result: CalibrationResult) -> None:
@@ -107,6 +116,60 @@ def test_machine_reference_is_the_noop_cpu_per_request() -> None:
 
     noop_s = machine_reference_s(cpu_s=0.05)
     assert 5e-6 < noop_s < 2e-3
+
+
+def test_the_capacity_fields_are_measured(written: Path) -> None:
+    """Every field that bounds a process's clients is in the file and loads back measured, not defaulted."""
+    raw = json.loads(written.read_text())
+    for key in ("connection_scaling", "cold_start", "commit_ms", "memory_per_keepalive_bytes",
+                "baseline_rss_bytes", "fd_limit", "fd_reserve"):  # fmt: skip
+        assert key in raw, key
+    cal, default = load_calibration(written), Calibration()
+    assert cal.baseline_rss_bytes != default.baseline_rss_bytes
+    assert cal.memory_per_keepalive_bytes != default.memory_per_keepalive_bytes
+    assert 0 < cal.fd_reserve < 200  # listening socket, database files, event loop, pipes
+
+
+def test_connection_scaling_points_ascend_and_stay_sane(result: CalibrationResult) -> None:
+    points = result.calibration.connection_scaling.points
+    assert [n for n, _f in points] == [20, 400]
+    # Sanity bounds, not tuned numbers. At saturation requests share event-loop iterations, which makes
+    # them up to about half as cheap as the 2-in-flight reference (0.75 on a quiet 2-core machine, ~1.0
+    # on a busy one); more connections never make a request much cheaper.
+    assert all(0.5 < f < 3.0 for _n, f in points)
+    assert points[-1][1] >= 0.8 * points[0][1]
+    meta = result.meta["connection_scaling"]["points"]
+    assert [len(p["windows_us"]) for p in meta] == [5, 5]
+    assert [len(p["reference_windows_us"]) for p in meta] == [6, 6]  # around every window
+
+
+def test_cold_start_is_fitted_from_every_gap(result: CalibrationResult) -> None:
+    gaps = result.meta["cold_start"]["gaps"]
+    assert [g["gap_ms"] for g in gaps] == [0.0, 0.3, 3.0, 30.0]  # back to back first
+    assert all(g["requests"] > 0 and g["mean_gap_ms"] >= g["gap_ms"] for g in gaps)
+    cs = result.calibration.cold_start
+    assert cs.max_ms >= 0 and cs.tau_ms > 0
+
+
+def test_commit_time_is_the_push_latency_less_the_push(result: CalibrationResult) -> None:
+    commit = result.meta["commit"]
+    assert commit["posts"] == len(commit["samples_ms"]) >= 50
+    assert commit["latency_ms"]["p10"] <= commit["latency_ms"]["p50"] <= commit["latency_ms"]["p90"]
+    assert result.calibration.commit_ms > 0
+    expected = max(0.0, commit["latency_ms"]["p50"] - result.calibration.service_ms.push)
+    assert result.calibration.commit_ms == pytest.approx(expected, abs=1e-3)
+
+
+def test_the_descriptor_limit_is_the_spawned_servers(result: CalibrationResult) -> None:
+    """The spawned server raises its soft limit to the hard one it inherits from this process."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    expected = hard if hard != resource.RLIM_INFINITY else None
+    assert result.calibration.fd_limit == (expected or result.calibration.fd_limit)
+    assert result.meta["idle_server"]["fd_limit"] == result.calibration.fd_limit
+    assert result.meta["idle_server"]["cpu_per_s"] < 0.05  # an idle server spends (almost) nothing
+    assert result.meta["memory"]["keepalive"]["connections"] == 200
 
 
 def test_the_quota_is_passed_to_the_servers_and_recorded_in_meta(

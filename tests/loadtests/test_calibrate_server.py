@@ -79,15 +79,65 @@ def test_attach_needs_fixtures(server: ServerProcess) -> None:
         attach(server.base_url, None)
 
 
-def test_cpu_clock_counts_this_process_in_ticks() -> None:
-    clock = CpuClock(os.getpid())
-    before = clock()
-    x = 0
-    while clock() - before < 5 * TICK_S:  # bounded: busy work always accrues CPU
+def _burn(clock: CpuClock, cpu_s: float) -> None:
+    before, x = clock(), 0
+    while clock() - before < cpu_s:  # bounded: busy work always accrues CPU
         x += sum(range(1000))
+
+
+def test_the_psutil_clock_counts_this_process_in_ticks() -> None:
+    clock = CpuClock(os.getpid(), source="psutil")
+    assert clock.resolution_s == TICK_S
+    before = clock()
+    _burn(clock, 5 * TICK_S)
     spent = clock() - before
     assert spent == pytest.approx(round(spent / TICK_S) * TICK_S, abs=1e-9)  # whole ticks
     assert clock.rss() > 0
+
+
+needs_schedstat = pytest.mark.skipif(
+    not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/schedstat").is_file(), reason="no schedstat here"
+)
+
+
+@needs_schedstat
+def test_the_schedstat_clock_is_finer_than_a_tick() -> None:
+    clock = CpuClock(os.getpid())
+    assert clock.source == "schedstat"
+    before = clock()
+    _burn(clock, TICK_S / 10)
+    assert 0 < clock() - before < TICK_S / 2
+
+
+@needs_schedstat
+def test_schedstat_agrees_with_psutil_on_a_long_sample() -> None:
+    """0.5 s of CPU read both ways: psutil's figure is the same to within two ticks (its rounding)."""
+    fine, coarse = CpuClock(os.getpid(), source="schedstat"), CpuClock(os.getpid(), source="psutil")
+    f0, c0 = fine(), coarse()
+    _burn(fine, 0.5)
+    f1, c1 = fine(), coarse()
+    assert f1 - f0 == pytest.approx(c1 - c0, abs=2 * TICK_S)
+
+
+@needs_schedstat
+def test_schedstat_counts_every_thread(server: ServerProcess) -> None:
+    """The server's threads (event loop, SQLite writer) are all summed: the total is at least psutil's
+    less a tick per thread."""
+    assert server.pid is not None
+    fine, coarse = CpuClock(server.pid), CpuClock(server.pid, source="psutil")
+    threads = len(os.listdir(f"/proc/{server.pid}/task"))
+    assert fine() >= coarse() - threads * TICK_S > 0
+
+
+def test_the_descriptor_limit_and_count_come_from_proc(server: ServerProcess) -> None:
+    import psutil
+
+    from loadtests.calibrate_server import open_file_limit, open_files
+
+    assert server.pid is not None
+    assert open_file_limit(server.pid) == psutil.Process(server.pid).rlimit(psutil.RLIMIT_NOFILE)[0]
+    held = open_files(server.pid)
+    assert held is not None and 3 < held == psutil.Process(server.pid).num_fds()
 
 
 @needs_cpu_controller

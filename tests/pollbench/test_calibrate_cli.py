@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psutil
 import pytest
 
 from pollbench.cli import main
@@ -83,7 +84,7 @@ def test_results_table_has_a_row_per_sample() -> None:
         "kind",
         "requests",
         "CPU µs/request",
-        "tick share",
+        "resolution",
         "wire bytes",
     ]
 
@@ -104,6 +105,8 @@ def test_a_running_server_is_calibrated_into_a_loadable_file(
         argv = ["calibrate", "--host", server.base_url, "--fixtures", str(server.fixtures), "--quick",
                 "--out", str(out), "--json"]  # fmt: skip
         assert main(argv) == 0
+        assert server.pid is not None
+        limit = psutil.Process(server.pid).rlimit(psutil.RLIMIT_NOFILE)[0]
     printed = capsys.readouterr().out
     assert json.loads(printed) == json.loads(out.read_text())
     cal = load_calibration(out)
@@ -111,6 +114,11 @@ def test_a_running_server_is_calibrated_into_a_loadable_file(
     assert cal.meta["target"] == server.base_url
     assert any("heartbeat not measured" in note for note in cal.meta["notes"])
     assert cal.service_ms.orders_304 > 0
+    assert cal.fd_limit == limit  # read from the running server's /proc/PID/limits
+    written = json.loads(out.read_text())
+    for key in ("connection_scaling", "cold_start", "commit_ms", "memory_per_keepalive_bytes",
+                "baseline_rss_bytes", "fd_limit", "fd_reserve"):  # fmt: skip
+        assert key in written, key
 
 
 @pytest.mark.parametrize(("value", "shown"), [("0", "got 0.0"), ("1.5", "got 1.5"), ("abc", "got 'abc'")])
