@@ -336,7 +336,7 @@ class ComparisonRun:
             raise CommandError(f"knee search: {exc}") from None
         base = scenario.override(duration=SIM_KNEE_S)
         knees = [
-            simulated_knee(strategy, base.override(server_cpu_quota=quota), slo, calibration)
+            simulated_knee(strategy, with_changes(base, server_cpu_quota=quota), slo, calibration)
             for strategy in self.knee_strategies
             for quota in (self.server_cpu_quota, None)
         ]

@@ -136,6 +136,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help=f"strategies whose knee is searched, measured and simulated, for the planning workload "
         f"(default {DEFAULT_KNEES}; --quick: {QUICK_KNEES}; all: every strategy of the run; none: skip)",
     )
+    parser.add_argument(
+        "--knee-window",
+        default=None,
+        metavar="S",
+        help="seconds of messages judged per knee probe (default 20s; --quick 10s)",
+    )
     add_cpu_quota_argument(
         parser,
         help=f"CPU quota of the knee searches' servers, a share of one core in a CPU-quota cgroup (default "
@@ -213,11 +219,15 @@ def _check_paths(args: argparse.Namespace) -> tuple[Path, str | None, Path | Non
     return out, host, fixtures
 
 
-def _quick_knee_settings() -> Any:
-    """Shorter probes for --quick: a 10 s window (about 100 latency samples) after a 3 s settle."""
+def _knee_settings(args: argparse.Namespace) -> Any:
+    """How each knee probe runs: the defaults, shorter for --quick (a 10 s window, about 100 latency
+    samples, after a 3 s settle), the window as --knee-window says."""
     from loadtests.knee import KneeSettings
 
-    return KneeSettings(window_s=10.0, settle_s=3.0)
+    settings = KneeSettings(window_s=10.0, settle_s=3.0) if args.quick else KneeSettings()
+    if args.knee_window is not None:
+        settings = dataclasses.replace(settings, window_s=_seconds("--knee-window", args.knee_window, 0.0))
+    return settings
 
 
 def _knees(args: argparse.Namespace, strategies: Any, host: str | None) -> Any:
@@ -248,6 +258,9 @@ def run(args: argparse.Namespace) -> int:
     workload = planning_workload(args)
     out, host, fixtures = _check_paths(args)
     knees = _knees(args, strategies, host)
+    if host is not None and args.server_cpu_quota is not None:
+        cpu_quota_flag(args.server_cpu_quota, host=host)  # refused: no knee runs against --host
+    knee_settings = _knee_settings(args)
     # The agreement runs stay on a whole core; a scenario file's quota, like the flag, is the knees'.
     quota = cpu_quota_flag(args.server_cpu_quota) or scenario.server_cpu_quota or KNEE_QUOTA
     scenario = dataclasses.replace(scenario, server_cpu_quota=None)
@@ -274,7 +287,7 @@ def run(args: argparse.Namespace) -> int:
             workload=workload,
             server_cpu_quota=quota,
             knee_strategies=knees,
-            knee_settings=_quick_knee_settings() if args.quick else None,
+            knee_settings=knee_settings,
         )
         files = comparison.run(strategies)
     wall = time.monotonic() - started

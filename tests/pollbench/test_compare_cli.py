@@ -19,6 +19,7 @@ def compared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     argv = [
         "compare", "--quick", "--strategies", "poll:3,seed-dashboard:3,sse", "--users", "10",
         "--duration", "4s", "--message-interval", "1s", "--calibration", str(calibration), "--out", str(out),
+        "--knees", "none",
     ]  # fmt: skip
     assert main(argv) == 0
     return out

@@ -1,4 +1,4 @@
-"""pollbench.comparison: what a ComparisonRun hands to calibration and to the load tests."""
+"""pollbench.comparison: what a ComparisonRun hands to calibration and to the agreement load tests."""
 
 from __future__ import annotations
 
@@ -17,22 +17,22 @@ from pollbench.scenario import Scenario
 from pollbench.strategies import parse_strategies
 
 
-def _run(tmp_path: Path, quota: float | None) -> ComparisonRun:
+def _run(tmp_path: Path, quota: float) -> ComparisonRun:
     return ComparisonRun(
-        out=tmp_path, scenario=Scenario(clients=5, server_cpu_quota=quota), profile_users=5, duration_s=3.0,
+        out=tmp_path, scenario=Scenario(clients=5), profile_users=5, duration_s=3.0,
         message_interval_s=1.0, parallel=1, calibrate_alongside=False, calibration_file=None, host=None,
         fixtures=None, quick=True, sim_duration_s=60.0, console=Console(file=io.StringIO()),
         server_cpu_quota=quota,
     )  # fmt: skip
 
 
-def test_the_quota_reaches_calibration_and_every_load_test(
+def test_the_knee_quota_leaves_calibration_and_the_agreement_runs_on_a_whole_core(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: dict[str, Any] = {}
 
     def calibrate(host: str | None, **kwargs: Any) -> Any:
-        seen["calibrate"] = kwargs["cpu_quota"]
+        seen["calibrate"] = kwargs.get("cpu_quota")
         calibration = SimpleNamespace(memory_per_connection_bytes=1024)
         return SimpleNamespace(noop_s=4e-5, calibration=calibration, to_json=lambda: "{}")
 
@@ -45,4 +45,5 @@ def test_the_quota_reaches_calibration_and_every_load_test(
     run = _run(tmp_path, 0.3)
     run._calibrate(show_progress=False)
     run._measure(tuple(parse_strategies("poll:3")))
-    assert seen == {"calibrate": 0.3, "loadtest": 0.3}
+    assert seen == {"calibrate": None, "loadtest": None}
+    assert run.server_cpu_quota == 0.3  # the knees' quota
